@@ -1,0 +1,9 @@
+"""Imports every area's tables so that `Base.metadata` is complete (for Alembic and tests)."""
+
+from .accounts import models as accounts_models
+from .audit import models as audit_models
+from .db import Base
+
+metadata = Base.metadata
+
+__all__ = ["accounts_models", "audit_models", "metadata"]

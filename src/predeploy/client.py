@@ -1,0 +1,151 @@
+"""`predeploy.client`: the Python SDK for a predeploy server.
+
+Example:
+    ```python
+    from predeploy.client import Client
+
+    with Client("http://127.0.0.1:8000", token="pdp_...") as client:
+        model = client.create_model(name="acme-m1", version="2026-11")
+        submission = client.create_submission(
+            model_id=model["id"],
+            planned_release_at="2026-12-20T00:00:00Z",
+            access_variants=[{"label": "production", "model": "openai-api/acme/m1"}],
+        )
+        client.transition(submission["id"], "submitted")
+    ```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+__all__ = ["ApiError", "Client"]
+
+
+class ApiError(Exception):
+    """An error answer from the server, in its one error shape."""
+
+    def __init__(self, status_code: int, code: str, message: str, field: str | None) -> None:
+        super().__init__(
+            f"{status_code} {code}: {message}" + (f" (field: {field})" if field else "")
+        )
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+class Client:
+    """A synchronous client for the predeploy HTTP API (`/api/v1`)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/") + "/api/v1",
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send a request; return the decoded JSON, or raise ApiError."""
+        response = self._http.request(method, path, **kwargs)
+        if response.is_error:
+            try:
+                error = response.json()["error"]
+                raise ApiError(
+                    response.status_code, error["code"], error["message"], error.get("field")
+                )
+            except (ValueError, KeyError, TypeError):
+                raise ApiError(
+                    response.status_code, "http_error", response.text[:200], None
+                ) from None
+        return response.json() if response.content else None
+
+    def paginate(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every item of a list endpoint, following `next_cursor` page by page."""
+        query = {k: v for k, v in params.items() if v is not None}
+        while True:
+            page = self.request("GET", path, params=query)
+            yield from page["items"]
+            if not page["next_cursor"]:
+                return
+            query["cursor"] = page["next_cursor"]
+
+    # organisations, users, tokens
+    def create_org(self, name: str, capacities: list[str]) -> dict[str, Any]:
+        return self.request("POST", "/orgs", json={"name": name, "capacities": capacities})  # type: ignore[no-any-return]
+
+    def list_orgs(self) -> list[dict[str, Any]]:
+        return list(self.paginate("/orgs"))
+
+    def create_user(
+        self, email: str, org_id: str, roles: list[str], display_name: str = ""
+    ) -> dict[str, Any]:
+        body = {"email": email, "org_id": org_id, "roles": roles, "display_name": display_name}
+        return self.request("POST", "/users", json=body)  # type: ignore[no-any-return]
+
+    def issue_token(self, **fields: Any) -> dict[str, Any]:
+        """Issue a token (fields: name, scopes, expires_in_days, user_id)."""
+        return self.request("POST", "/tokens", json=fields)  # type: ignore[no-any-return]
+
+    def revoke_token(self, token_id: str) -> dict[str, Any]:
+        return self.request("DELETE", f"/tokens/{token_id}")  # type: ignore[no-any-return]
+
+    # models and submissions
+    def create_model(self, **fields: Any) -> dict[str, Any]:
+        """Register a model (fields: name, version, weights_digest, modalities, training_flop, ...)."""
+        return self.request("POST", "/models", json=fields)  # type: ignore[no-any-return]
+
+    def list_models(self) -> list[dict[str, Any]]:
+        return list(self.paginate("/models"))
+
+    def create_submission(self, **fields: Any) -> dict[str, Any]:
+        """Submit a model for pre-release testing (see the API docs for the fields)."""
+        return self.request("POST", "/submissions", json=fields)  # type: ignore[no-any-return]
+
+    def list_submissions(self, **filters: Any) -> list[dict[str, Any]]:
+        return list(self.paginate("/submissions", **filters))
+
+    def get_submission(self, submission_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/submissions/{submission_id}")  # type: ignore[no-any-return]
+
+    def update_submission(self, submission_id: str, **fields: Any) -> dict[str, Any]:
+        """Change a submission (e.g. postpone `planned_release_at`)."""
+        return self.request("PATCH", f"/submissions/{submission_id}", json=fields)  # type: ignore[no-any-return]
+
+    def transition(self, submission_id: str, to: str, reason: str = "") -> dict[str, Any]:
+        body = {"to": to, "reason": reason}
+        return self.request("POST", f"/submissions/{submission_id}/transitions", json=body)  # type: ignore[no-any-return]
+
+    def due_submissions(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/submissions/due")  # type: ignore[no-any-return]
+
+    # audit
+    def list_audit(self, **filters: Any) -> list[dict[str, Any]]:
+        return list(self.paginate("/audit", **filters))

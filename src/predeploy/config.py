@@ -1,0 +1,72 @@
+"""Settings, read from `PREDEPLOY_*` environment variables (or a `.env` file)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime settings for the server, the workers and the CLI."""
+
+    model_config = SettingsConfigDict(env_prefix="PREDEPLOY_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".predeploy"),
+        description="Where the embedded database, keys and artifacts live.",
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite in the data dir."
+    )
+
+    report_buffer_days: float = Field(
+        default=2.0, ge=0, description="The report is due this long before the planned release."
+    )
+    max_window_days: float = Field(
+        default=30.0, gt=0, description="Testing starts at the earliest this long before release."
+    )
+    max_release_ahead_days: float = Field(
+        default=365.0, gt=0, description="A planned release further ahead is rejected."
+    )
+    min_window_days: float = Field(
+        default=7.0, ge=0, description="A shorter testing window is accepted but flagged."
+    )
+    scope_min_training_flop: float = Field(
+        default=1e26,
+        gt=0,
+        description="Models at or above this declared compute are in scope for priority testing.",
+    )
+
+    max_request_bytes: int = Field(
+        default=1_048_576, gt=0, description="Largest accepted request body."
+    )
+    max_attachment_bytes: int = Field(
+        default=10 * 1_048_576, gt=0, description="Largest accepted model card or system card."
+    )
+    token_default_ttl_days: int = Field(
+        default=90, gt=0, description="Lifetime of an API token when none is given."
+    )
+
+    webhook_max_attempts: int = Field(default=8, gt=0)
+    webhook_backoff_seconds: float = Field(default=30.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'predeploy.db').resolve()}"
+
+    @property
+    def secret_key_path(self) -> Path:
+        """Fernet key that encrypts secrets at rest (created on first use, mode 0600)."""
+        return self.data_dir / "secret.key"
+
+    @property
+    def signing_key_path(self) -> Path:
+        """The agency's Ed25519 private key (created on first use, mode 0600)."""
+        return self.data_dir / "signing.key"

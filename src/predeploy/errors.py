@@ -1,0 +1,57 @@
+"""Domain errors raised by services; the API maps each to one HTTP status and one error shape."""
+
+from __future__ import annotations
+
+
+class PredeployError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(PredeployError):
+    """The input is well-formed but breaks a rule (HTTP 422)."""
+
+    status_code = 422
+    code = "invalid"
+
+
+class NotAuthenticated(PredeployError):
+    """No valid credentials (HTTP 401)."""
+
+    status_code = 401
+    code = "not_authenticated"
+
+
+class PermissionDenied(PredeployError):
+    """Authenticated, but not allowed to do this to an object it may see (HTTP 403)."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(PredeployError):
+    """Missing, or not visible to the caller: the two are indistinguishable on purpose (HTTP 404)."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(PredeployError):
+    """The request conflicts with the current state (HTTP 409)."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(PredeployError):
+    """A body or attachment above the configured limit (HTTP 413)."""
+
+    status_code = 413
+    code = "too_large"
