@@ -12,6 +12,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .client import ApiError, Client
@@ -20,7 +21,7 @@ from .errors import PredeployError
 from .runtime import Runtime
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 T = TypeVar("T")
 
@@ -39,8 +40,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 def fail(message: str, *, field: str | None = None, code: int = 1) -> NoReturn:
     """Print an error naming the field (if any) and exit non-zero."""
-    where = f" [field: {field}]" if field else ""
-    err_console.print(f"[red]error:[/red] {message}{where}", highlight=False)
+    where = f" (field: {field})" if field else ""
+    err_console.print(f"[red]error:[/red] {escape(message + where)}", highlight=False)
     raise typer.Exit(code)
 
 

@@ -41,7 +41,9 @@ class Settings(BaseSettings):
     )
 
     max_request_bytes: int = Field(
-        default=1_048_576, gt=0, description="Largest accepted request body."
+        default=16 * 1_048_576,
+        gt=0,
+        description="Largest accepted request body (room for a base64-encoded attachment).",
     )
     max_attachment_bytes: int = Field(
         default=10 * 1_048_576, gt=0, description="Largest accepted model card or system card."

@@ -33,5 +33,7 @@ def _context(
         yield Context(runtime=runtime, session=session, actor=actor)
 
 
-CurrentContext = Annotated[Context, Depends(_context)]
+# scope="function": the transaction commits before the response is sent, so a failed commit is
+# reported to the caller instead of a success that did not persist.
+CurrentContext = Annotated[Context, Depends(_context, scope="function")]
 """The authenticated caller's context; the request's one transaction commits when it succeeds."""
