@@ -21,7 +21,10 @@ class AuditEvent(Base):
     """
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_org_seq", "org_id", "seq"),)
+    __table_args__ = (
+        Index("ix_audit_events_org_seq", "org_id", "seq"),
+        Index("ix_audit_events_object_seq", "object_type", "object_id", "seq"),
+    )
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -35,3 +38,21 @@ class AuditEvent(Base):
     object_id: Mapped[str] = mapped_column(String(100))
     change_digest: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]]
+
+
+class AuditCheckpoint(Base):
+    """The chain's head hash and row count at `seq`, signed with the agency's Ed25519 key.
+
+    A chain alone cannot reveal a truncated tail or a rewrite with recomputed hashes; a signed
+    checkpoint can, because nobody without the private key can sign the rewritten head. The
+    table is append-only too (database triggers).
+    """
+
+    __tablename__ = "audit_checkpoints"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    row_count: Mapped[int] = mapped_column(BigInteger)
+    signed_at: Mapped[datetime]
+    key_id: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(100))
