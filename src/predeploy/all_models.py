@@ -3,7 +3,15 @@
 from .accounts import models as accounts_models
 from .audit import models as audit_models
 from .db import Base
+from .notifications import models as notifications_models
+from .submissions import models as submissions_models
 
 metadata = Base.metadata
 
-__all__ = ["accounts_models", "audit_models", "metadata"]
+__all__ = [
+    "accounts_models",
+    "audit_models",
+    "metadata",
+    "notifications_models",
+    "submissions_models",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -9,7 +10,11 @@ from fastapi import FastAPI
 
 from . import __version__
 from .accounts.api import router as accounts_router
+from .audit.api import router as audit_router
+from .notifications.api import router as notifications_router
 from .runtime import Runtime
+from .submissions.api import ATTACHMENTS_PATH
+from .submissions.api import router as submissions_router
 from .web_errors import error_response, install_error_handlers
 
 Scope = MutableMapping[str, Any]
@@ -20,19 +25,30 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class BodyLimit:
-    """Refuse request bodies above `max_bytes` with 413, whether or not Content-Length is sent."""
+    """Refuse request bodies above `max_bytes` with 413, whether or not Content-Length is sent.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    `path_limits` gives other limits to paths matching a pattern (e.g. document uploads).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        path_limits: tuple[tuple[str, int], ...] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.path_limits = tuple((re.compile(p), n) for p, n in path_limits)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = error_response(413, "too_large", f"request body exceeds {self.max_bytes} bytes")
+        path = scope.get("path", "")
+        max_bytes = next((n for p, n in self.path_limits if p.match(path)), self.max_bytes)
+        too_large = error_response(413, "too_large", f"request body exceeds {max_bytes} bytes")
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+            if name == b"content-length" and value.isdigit() and int(value) > max_bytes:
                 await too_large(scope, receive, send)
                 return
         # Read the whole body first (it is bounded by max_bytes) so an oversized chunked upload is
@@ -45,7 +61,7 @@ class BodyLimit:
             if message["type"] != "http.request":
                 break
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
+            if received > max_bytes:
                 await too_large(scope, receive, send)
                 return
             if not message.get("more_body", False):
@@ -55,8 +71,6 @@ class BodyLimit:
             return messages.pop(0) if messages else await receive()
 
         await self.app(scope, replay, send)
-
-
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -71,9 +85,18 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    for router in (accounts_router,):
+    for router in (
+        accounts_router,
+        audit_router,
+        notifications_router,
+        submissions_router,
+    ):
         app.include_router(router)
-    app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=runtime.settings.max_request_bytes,
+        path_limits=((ATTACHMENTS_PATH, runtime.settings.max_attachment_bytes),),
+    )
 
     @app.get("/api/health", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -7,8 +7,11 @@ from typing import Annotated
 import typer
 
 from .accounts.cli import admin_app, db_app, orgs_app, tokens_app, users_app
+from .audit.cli import audit_app
 from .cli_support import console, local_runtime, reported_errors
 from .migrate import upgrade
+from .notifications.cli import notifications_app, webhooks_app
+from .submissions.cli import models_app, submissions_app, submit
 
 app = typer.Typer(
     name="predeploy",
@@ -21,6 +24,12 @@ app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(audit_app, name="audit")
+app.add_typer(notifications_app, name="notifications")
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(models_app, name="models")
+app.add_typer(submissions_app, name="submissions")
+app.command("submit")(submit)
 
 
 @app.command()

@@ -41,9 +41,9 @@ class Settings(BaseSettings):
     )
 
     max_request_bytes: int = Field(
-        default=16 * 1_048_576,
+        default=1_048_576,
         gt=0,
-        description="Largest accepted request body (room for a base64-encoded attachment).",
+        description="Largest accepted request body (attachment uploads: max_attachment_bytes).",
     )
     max_attachment_bytes: int = Field(
         default=10 * 1_048_576, gt=0, description="Largest accepted model card or system card."

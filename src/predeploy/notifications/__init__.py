@@ -1,0 +1,1 @@
+"""Notifications: an outbox of events and signed webhook deliveries to allowlisted hosts."""
