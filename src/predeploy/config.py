@@ -45,6 +45,9 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest accepted request body (attachment uploads: max_attachment_bytes).",
     )
+    http_threads: int = Field(
+        default=8, ge=1, le=200, description="Threads that run sync routes in one server process."
+    )
     max_attachment_bytes: int = Field(
         default=10 * 1_048_576, gt=0, description="Largest accepted model card or system card."
     )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from .accounts.service import authenticate
 from .errors import NotAuthenticated
@@ -20,17 +23,62 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-def _context(
+def _open(runtime: Runtime, token: str, read_only: bool) -> Context:
+    factory = runtime.read_sessions if read_only else runtime.sessions
+    session = factory()
+    try:
+        actor = authenticate(session, runtime.clock, token)
+    except BaseException:
+        session.close()
+        raise
+    return Context(runtime=runtime, session=session, actor=actor)
+
+
+def _commit(session: Session) -> None:
+    try:
+        session.commit()
+    finally:
+        session.close()
+
+
+def _discard(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
+
+
+async def _context(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Iterator[Context]:
+) -> AsyncIterator[Context]:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("missing bearer token: send 'Authorization: Bearer <token>'")
     runtime = get_runtime(request)
     read_only = request.method in ("GET", "HEAD", "OPTIONS")
-    with runtime.transaction(read_only=read_only) as session:
-        actor = authenticate(session, runtime.clock, credentials.credentials)
-        yield Context(runtime=runtime, session=session, actor=actor)
+    # At most `http_threads` requests hold a session (and so a database connection) at once; the
+    # rest wait here, in the event loop, so overload becomes queueing rather than pool timeouts.
+    async with _sessions_in_flight(request, runtime):
+        # Opening and closing are shielded from cancellation (a client that goes away
+        # mid-request): a session opened in a worker thread must always be closed.
+        with anyio.CancelScope(shield=True):
+            ctx = await run_in_threadpool(_open, runtime, credentials.credentials, read_only)
+        try:
+            yield ctx
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(_discard, ctx.session)
+            raise
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(_commit, ctx.session)
+
+
+def _sessions_in_flight(request: Request, runtime: Runtime) -> anyio.Semaphore:
+    state = request.app.state
+    if getattr(state, "session_slots", None) is None:
+        state.session_slots = anyio.Semaphore(runtime.settings.http_threads)
+    slots: anyio.Semaphore = state.session_slots
+    return slots
 
 
 # scope="function": the transaction commits before the response is sent, so a failed commit is

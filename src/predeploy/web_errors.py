@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .errors import PredeployError
@@ -68,6 +69,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
         log.info("integrity conflict: %s", type(exc.orig).__name__)
         return error_response(409, "conflict", "the request conflicts with existing data")
+
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    async def _pool_timeout(_: Request, exc: SQLAlchemyTimeoutError) -> JSONResponse:
+        log.warning("no database connection free in time")
+        return error_response(503, "unavailable", "the server is overloaded; retry shortly")
 
     @app.exception_handler(OperationalError)
     async def _operational(_: Request, exc: OperationalError) -> JSONResponse:

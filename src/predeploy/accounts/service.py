@@ -8,7 +8,7 @@ import secrets
 from datetime import timedelta
 
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
 from ..audit.service import record
@@ -222,6 +222,8 @@ def _token_out(token: ApiToken) -> TokenOut:
 def issue_token(ctx: Context, data: TokenCreate) -> TokenIssued:
     """Issue a token for yourself, or (org admins) for another user of your org."""
     actor = ctx.actor
+    # A read-only token must not mint tokens: that would let a leaked one outlive its revocation.
+    _require_write(actor)
     user_id = data.user_id or actor.user_id
     if user_id is None:
         raise InvalidInput("user_id is required when the server issues a token", field="user_id")
@@ -309,36 +311,54 @@ def list_tokens(ctx: Context) -> list[TokenOut]:
 
 
 def authenticate(session: Session, clock: Clock, raw_token: str) -> Actor:
-    """Resolve a bearer token to an Actor, or raise NotAuthenticated (never says which check failed)."""
+    """Resolve a bearer token to an Actor, or raise NotAuthenticated (never says which check failed).
+
+    Runs on every request, so it reads plain rows in two queries rather than loading objects.
+    """
     parts = raw_token.split("_", 2)
     failure = NotAuthenticated("invalid, expired or revoked token")
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
         raise failure
-    token = session.scalar(select(ApiToken).where(ApiToken.prefix == parts[1]))
+    token = session.execute(
+        select(
+            ApiToken.id,
+            ApiToken.user_id,
+            ApiToken.org_id,
+            ApiToken.token_hash,
+            ApiToken.scopes,
+            ApiToken.expires_at,
+            ApiToken.revoked_at,
+            User.email,
+            User.is_active,
+        )
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.prefix == parts[1])
+    ).first()
     if token is None or not hmac.compare_digest(token.token_hash, _hash_token(raw_token)):
         raise failure
-    if token.revoked_at is not None or token.expires_at <= clock.now():
+    if token.revoked_at is not None or token.expires_at <= clock.now() or not token.is_active:
         raise failure
-    user = session.get(User, token.user_id)
-    org = session.get(Organization, token.org_id)
-    if user is None or not user.is_active or org is None:
-        raise failure
-    roles = frozenset(
-        Role(r)
-        for r in session.scalars(
-            select(Membership.role).where(
-                Membership.user_id == user.id, Membership.org_id == org.id
+    grants = session.execute(
+        select(literal("role").label("kind"), Membership.role.label("value"))
+        .where(Membership.user_id == token.user_id, Membership.org_id == token.org_id)
+        .union_all(
+            select(literal("capacity"), OrgCapacity.capacity).where(
+                OrgCapacity.org_id == token.org_id
             )
         )
-    )
+    ).all()
+    roles = frozenset(Role(g.value) for g in grants if g.kind == "role")
+    capacities = frozenset(Capacity(g.value) for g in grants if g.kind == "capacity")
+    if not capacities:
+        raise failure
     return Actor(
-        user_id=user.id,
-        org_id=org.id,
+        user_id=token.user_id,
+        org_id=token.org_id,
         roles=roles,
-        capacities=org.capacities,
+        capacities=capacities,
         scopes=frozenset(Scope(s) for s in token.scopes) & allowed_scopes(roles),
         token_id=token.id,
-        label=user.email,
+        label=token.email,
     )
 
 
