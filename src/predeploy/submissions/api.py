@@ -16,7 +16,7 @@ from .schemas import (
     ModelOut,
     SubmissionCreate,
     SubmissionDetail,
-    SubmissionOut,
+    SubmissionSummary,
     SubmissionUpdate,
     TransitionIn,
 )
@@ -67,13 +67,13 @@ def list_submissions(
     org: str | None = None,
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
-) -> Page[SubmissionOut]:
+) -> Page[SubmissionSummary]:
     """Submissions you may see, newest first."""
     return service.list_submissions(ctx, state=state, org_id=org, cursor=cursor, limit=limit)
 
 
 @router.get("/submissions/due")
-def due_submissions(ctx: CurrentContext, limit: int = 100) -> list[SubmissionOut]:
+def due_submissions(ctx: CurrentContext, limit: int = 100) -> list[SubmissionSummary]:
     """Submissions that still owe a report, by time left to the deadline (overdue first)."""
     return service.due_submissions(ctx, limit)
 

@@ -216,7 +216,9 @@ class TransitionOut(BaseModel):
     created_at: datetime
 
 
-class SubmissionOut(BaseModel):
+class SubmissionSummary(BaseModel):
+    """A submission as lists show it: identity, state and window (the detail has the rest)."""
+
     id: str
     org_id: str
     model_id: str
@@ -224,15 +226,22 @@ class SubmissionOut(BaseModel):
     model_version: str
     state: State
     planned_release_at: datetime
-    access_granted_at: datetime
-    access_expires_at: datetime
     window_start: datetime
     report_due_at: datetime
     days_remaining: float | None = Field(description="Until the report is due; null once ended.")
     window_state: WindowState
     compressed_window: bool
-    warnings: list[str]
     in_scope: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class SubmissionOut(SubmissionSummary):
+    """A submission with its access, contacts, documents and what the caller may do next."""
+
+    access_granted_at: datetime
+    access_expires_at: datetime
+    warnings: list[str]
     scope_reason: str
     access_variants: list[VariantOut]
     contacts: list[Contact]
@@ -241,8 +250,6 @@ class SubmissionOut(BaseModel):
     allowed_transitions: list[State] = Field(
         description="States the caller may move this submission to now."
     )
-    created_at: datetime
-    updated_at: datetime
 
 
 class SubmissionDetail(SubmissionOut):

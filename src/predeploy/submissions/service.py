@@ -24,12 +24,19 @@ from .schemas import (
     ModelOut,
     SubmissionCreate,
     SubmissionDetail,
-    SubmissionOut,
+    SubmissionSummary,
     SubmissionUpdate,
 )
 from .scope import decide_scope
 from .states import ACTIVE_STATES, FINAL_STATES, Party, State, describe_allowed, move_for
-from .views import event_payload, iso, model_out, submission_detail, submission_out
+from .views import (
+    event_payload,
+    iso,
+    model_out,
+    submission_detail,
+    submission_summary,
+    summary_query,
+)
 from .visibility import (
     may_act_as,
     own_org,
@@ -215,17 +222,17 @@ def list_submissions(
     org_id: str | None = None,
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
-) -> Page[SubmissionOut]:
-    """Submissions the caller may see, newest first."""
+) -> Page[SubmissionSummary]:
+    """Submissions the caller may see, newest first (summaries: one query, no related objects)."""
     require_scope(ctx.actor, Scope.READ)
-    query = scoped(ctx.actor, select(Submission), Submission.org_id)
+    query = scoped(ctx.actor, summary_query(), Submission.org_id)
     if state is not None:
         query = query.where(Submission.state == state.value)
     if org_id is not None:
         query = query.where(Submission.org_id == org_id)
     paged = paginate(query, Submission.created_at, Submission.id, cursor, limit)
-    rows = list(ctx.session.scalars(paged))
-    return page_of(rows, limit, lambda s: submission_out(ctx, s))
+    rows = list(ctx.session.execute(paged))
+    return page_of(rows, limit, lambda row: submission_summary(ctx, row))
 
 
 def get_submission(ctx: Context, submission_id: str) -> SubmissionDetail:
@@ -233,16 +240,16 @@ def get_submission(ctx: Context, submission_id: str) -> SubmissionDetail:
     return submission_detail(ctx, visible_submission(ctx, submission_id))
 
 
-def due_submissions(ctx: Context, limit: int = 100) -> list[SubmissionOut]:
+def due_submissions(ctx: Context, limit: int = 100) -> list[SubmissionSummary]:
     """Submissions that still owe a report, the nearest deadline first (overdue ones lead)."""
     require_scope(ctx.actor, Scope.READ)
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
-    query = scoped(ctx.actor, select(Submission), Submission.org_id).where(
+    query = scoped(ctx.actor, summary_query(), Submission.org_id).where(
         Submission.state.in_([s.value for s in ACTIVE_STATES])
     )
-    rows = ctx.session.scalars(query.order_by(Submission.report_due_at, Submission.id).limit(limit))
-    return [submission_out(ctx, s) for s in rows]
+    rows = ctx.session.execute(query.order_by(Submission.report_due_at, Submission.id).limit(limit))
+    return [submission_summary(ctx, row) for row in rows]
 
 
 def update_submission(ctx: Context, submission_id: str, data: SubmissionUpdate) -> SubmissionDetail:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Row, Select, select
 
 from ..accounts.actor import Actor
 from ..accounts.models import Scope
@@ -17,6 +17,7 @@ from .schemas import (
     ModelOut,
     SubmissionDetail,
     SubmissionOut,
+    SubmissionSummary,
     TransitionOut,
     VariantOut,
 )
@@ -75,25 +76,12 @@ def allowed_targets(actor: Actor, sub: Submission) -> list[State]:
 
 def submission_out(ctx: Context, sub: Submission) -> SubmissionOut:
     """The submission as the caller sees it, with the window as of now."""
-    now = ctx.now()
-    ended = State(sub.state) in ENDED_STATES
+    summary = _summary(ctx, sub, model_name=sub.model.name, model_version=sub.model.version)
     return SubmissionOut(
-        id=sub.id,
-        org_id=sub.org_id,
-        model_id=sub.model_id,
-        model_name=sub.model.name,
-        model_version=sub.model.version,
-        state=State(sub.state),
-        planned_release_at=sub.planned_release_at,
+        **dict(summary),
         access_granted_at=sub.access_granted_at,
         access_expires_at=sub.access_expires_at,
-        window_start=sub.window_start,
-        report_due_at=sub.report_due_at,
-        days_remaining=None if ended else days_remaining(sub.report_due_at, now),
-        window_state=window_state(sub.window_start, sub.report_due_at, now, ended=ended),
-        compressed_window=sub.compressed_window,
         warnings=sub.warnings,
-        in_scope=sub.in_scope,
         scope_reason=sub.scope_reason,
         access_variants=[_variant_out(v) for v in sub.variants],
         contacts=[Contact.model_validate(c) for c in sub.contacts],
@@ -102,8 +90,60 @@ def submission_out(ctx: Context, sub: Submission) -> SubmissionOut:
             AttachmentOut.model_validate(a, from_attributes=True) for a in sub.attachments
         ],
         allowed_transitions=allowed_targets(ctx.actor, sub),
-        created_at=sub.created_at,
-        updated_at=sub.updated_at,
+    )
+
+
+SUMMARY_COLUMNS = (
+    Submission.id,
+    Submission.org_id,
+    Submission.model_id,
+    AiModel.name.label("model_name"),
+    AiModel.version.label("model_version"),
+    Submission.state,
+    Submission.planned_release_at,
+    Submission.window_start,
+    Submission.report_due_at,
+    Submission.compressed_window,
+    Submission.in_scope,
+    Submission.created_at,
+    Submission.updated_at,
+)
+"""What `submission_summary` reads: one joined row per submission, no related objects."""
+
+
+def summary_query() -> Select[Any]:
+    # Typed loosely on purpose: rows are read by column name in `submission_summary`.
+    query = cast("Select[Any]", select(*SUMMARY_COLUMNS))
+    return query.join(AiModel, AiModel.id == Submission.model_id)
+
+
+def submission_summary(ctx: Context, row: Row[Any]) -> SubmissionSummary:
+    """A list item from a row of `summary_query()`, with the window as of now."""
+    return _summary(ctx, row, model_name=row.model_name, model_version=row.model_version)
+
+
+def _summary(
+    ctx: Context, source: Row[Any] | Submission, *, model_name: str, model_version: str
+) -> SubmissionSummary:
+    now = ctx.now()
+    state = State(source.state)
+    ended = state in ENDED_STATES
+    return SubmissionSummary(
+        id=source.id,
+        org_id=source.org_id,
+        model_id=source.model_id,
+        model_name=model_name,
+        model_version=model_version,
+        state=state,
+        planned_release_at=source.planned_release_at,
+        window_start=source.window_start,
+        report_due_at=source.report_due_at,
+        days_remaining=None if ended else days_remaining(source.report_due_at, now),
+        window_state=window_state(source.window_start, source.report_due_at, now, ended=ended),
+        compressed_window=source.compressed_window,
+        in_scope=source.in_scope,
+        created_at=source.created_at,
+        updated_at=source.updated_at,
     )
 
 
@@ -127,7 +167,8 @@ def submission_detail(ctx: Context, sub: Submission) -> SubmissionDetail:
                 created_at=row.created_at,
             )
         )
-    return SubmissionDetail(**submission_out(ctx, sub).model_dump(), history=history)
+    summary = submission_out(ctx, sub)
+    return SubmissionDetail.model_construct(**dict(summary), history=history)
 
 
 def iso(value: datetime) -> str:
