@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from .accounts.cli import admin_app, db_app, orgs_app, tokens_app, users_app
 from .audit.cli import audit_app
-from .cli_support import console, local_runtime, reported_errors
+from .cli_support import JsonOption, console, fail, local_runtime, print_json, reported_errors
 from .migrate import upgrade
 from .notifications.cli import notifications_app, webhooks_app
+from .scheduler import Scheduler
 from .submissions.cli import models_app, submissions_app, submit
 
 app = typer.Typer(
@@ -39,13 +41,21 @@ def serve(
     workers: Annotated[
         int, typer.Option(help="HTTP worker processes (PostgreSQL only for > 1).")
     ] = 1,
+    scheduler: Annotated[
+        bool,
+        typer.Option(help="Run the periodic jobs (checkpoints, deadlines, key expiry, webhooks)."),
+    ] = True,
 ) -> None:
     """Run the API server (migrating the database first)."""
     import uvicorn
 
     runtime = local_runtime()
+    if workers > 1 and runtime.settings.resolved_database_url.startswith("sqlite"):
+        fail("several workers need PostgreSQL: set PREDEPLOY_DATABASE_URL", field="workers")
     with reported_errors():
         upgrade(runtime.settings.resolved_database_url)
+    if scheduler:
+        Scheduler(runtime).start_thread()
     console.print(f"predeploy serving on http://{host}:{port} (API docs at /api/docs)")
     uvicorn.run(
         "predeploy.server:app",
@@ -55,6 +65,40 @@ def serve(
         log_level="info",
         factory=False,
     )
+
+
+@app.command()
+def tick(as_json: JsonOption = False) -> None:
+    """Run every periodic job once (for cron, or a deployment that schedules them itself)."""
+    runtime = local_runtime()
+    with reported_errors():
+        upgrade(runtime.settings.resolved_database_url)
+    outcomes = Scheduler(runtime).run_due(force=True)
+    if as_json:
+        print_json(outcomes)
+    else:
+        for job, outcome in outcomes.items():
+            console.print(f"{job}: {outcome}")
+    if any(outcome != "ok" for outcome in outcomes.values()):
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data dir (default: PREDEPLOY_DATA_DIR or ./.predeploy).")
+    ] = None,
+) -> None:
+    """Run the main job end to end on the embedded default (SQLite in the data dir) and exit."""
+    from .config import Settings
+    from .demo import run_demo
+    from .runtime import Runtime
+
+    settings = Settings(data_dir=data_dir) if data_dir else Settings()
+    with reported_errors():
+        result = run_demo(Runtime(settings=settings), console)
+    if not (result.chain_ok and result.keys_absent_from_db):
+        fail("the demo's own checks failed (see the summary above)")
 
 
 def main() -> None:
