@@ -28,7 +28,7 @@ lint: install
 
 sbom: install
 	mkdir -p dist
-	$(BIN)/cyclonedx-py requirements requirements.lock --output-format JSON --output-file dist/predeploy-sbom.cdx.json
+	$(BIN)/cyclonedx-py requirements --pyproject pyproject.toml --mc-type application requirements.lock --output-format JSON --output-file dist/predeploy-sbom.cdx.json
 	@echo "wrote dist/predeploy-sbom.cdx.json"
 
 # Re-resolve the locked dependency set (needs `uv`; run by hand when upgrading on purpose).

@@ -31,7 +31,9 @@ def test_unknown_field_is_422_naming_it(api: Api) -> None:
 
 def test_invalid_enum_names_the_field(api: Api) -> None:
     response = api.http.post(
-        "/api/v1/orgs", json={"name": "Acme", "capacities": ["wizard"]}, headers=api.agency_admin.headers
+        "/api/v1/orgs",
+        json={"name": "Acme", "capacities": ["wizard"]},
+        headers=api.agency_admin.headers,
     )
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "capacities.0"
@@ -83,9 +85,9 @@ def test_unknown_route_uses_the_error_shape(api: Api) -> None:
 
 
 def test_failed_unit_of_work_changes_nothing(api: Api) -> None:
+    from predeploy.accounts import Capacity
     from predeploy.accounts.schemas import OrgCreate
     from predeploy.accounts.service import create_org
-    from predeploy.accounts import Capacity
 
     with pytest.raises(RuntimeError), api.runtime.unit(Actor.system("test")) as ctx:
         create_org(ctx, OrgCreate(name="Half Done", capacities=[Capacity.VENDOR]))

@@ -2,7 +2,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+from predeploy.accounts import Actor, Scope
+from predeploy.accounts.schemas import TokenCreate
+from predeploy.accounts.service import issue_token
 from predeploy.clock import FrozenClock
+from predeploy.errors import InvalidInput
 from tests.conftest import Api
 
 
@@ -41,14 +47,19 @@ def test_only_agency_admins_create_orgs(api: Api) -> None:
         "/api/v1/orgs", json={"name": "Sneaky", "capacities": ["agency"]}, headers=dev_admin.headers
     )
     assert response.status_code == 403
-    names = [o["name"] for o in api.http.get("/api/v1/orgs", headers=api.agency_admin.headers).json()["items"]]
+    names = [
+        o["name"]
+        for o in api.http.get("/api/v1/orgs", headers=api.agency_admin.headers).json()["items"]
+    ]
     assert "Sneaky" not in names
 
 
 def test_duplicate_org_name_is_409(api: Api) -> None:
     api.org("Acme AI", "developer")
     response = api.http.post(
-        "/api/v1/orgs", json={"name": "Acme AI", "capacities": ["vendor"]}, headers=api.agency_admin.headers
+        "/api/v1/orgs",
+        json={"name": "Acme AI", "capacities": ["vendor"]},
+        headers=api.agency_admin.headers,
     )
     assert response.status_code == 409
     assert response.json()["error"]["field"] == "name"
@@ -96,7 +107,9 @@ def test_submitter_cannot_add_users(api: Api) -> None:
 
 
 def test_token_is_shown_once_and_stored_hashed(api: Api) -> None:
-    response = api.http.post("/api/v1/tokens", json={"name": "ci"}, headers=api.agency_admin.headers)
+    response = api.http.post(
+        "/api/v1/tokens", json={"name": "ci"}, headers=api.agency_admin.headers
+    )
     assert response.status_code == 201
     issued = response.json()
     assert issued["token"].startswith("pdp_")
@@ -108,26 +121,45 @@ def test_token_is_shown_once_and_stored_hashed(api: Api) -> None:
 
 
 def test_read_scope_token_cannot_write(api: Api) -> None:
-    issued = api.http.post("/api/v1/tokens", json={"scopes": ["read"]}, headers=api.agency_admin.headers).json()
+    issued = api.http.post(
+        "/api/v1/tokens", json={"scopes": ["read"]}, headers=api.agency_admin.headers
+    ).json()
     headers = {"Authorization": f"Bearer {issued['token']}"}
     assert api.http.get("/api/v1/orgs", headers=headers).status_code == 200
-    response = api.http.post("/api/v1/orgs", json={"name": "X", "capacities": ["vendor"]}, headers=headers)
+    response = api.http.post(
+        "/api/v1/orgs", json={"name": "X", "capacities": ["vendor"]}, headers=headers
+    )
     assert response.status_code == 403
 
 
 def test_token_cannot_mint_a_stronger_token(api: Api) -> None:
-    issued = api.http.post("/api/v1/tokens", json={"scopes": ["read"]}, headers=api.agency_admin.headers).json()
+    issued = api.http.post(
+        "/api/v1/tokens", json={"scopes": ["read", "write"]}, headers=api.agency_admin.headers
+    ).json()
     headers = {"Authorization": f"Bearer {issued['token']}"}
     response = api.http.post("/api/v1/tokens", json={"scopes": ["read", "admin"]}, headers=headers)
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "scopes"
 
 
-def test_viewer_gets_no_write_scope(api: Api) -> None:
+def test_read_only_token_cannot_mint_tokens(api: Api) -> None:
+    issued = api.http.post(
+        "/api/v1/tokens", json={"scopes": ["read"]}, headers=api.agency_admin.headers
+    ).json()
+    headers = {"Authorization": f"Bearer {issued['token']}"}
+    response = api.http.post("/api/v1/tokens", json={"scopes": ["read"]}, headers=headers)
+    assert response.status_code == 403
+    assert "write" in response.json()["error"]["message"]
+
+
+def test_viewer_gets_only_the_read_scope(api: Api) -> None:
     acme = api.org("Acme AI", "developer")
     viewer = api.user(acme, "viewer")
-    response = api.http.post("/api/v1/tokens", json={"scopes": ["write"]}, headers=viewer.headers)
-    assert response.status_code == 422
+    with api.runtime.unit(Actor.system("test")) as ctx:
+        scopes = issue_token(ctx, TokenCreate(user_id=viewer.user_id)).scopes
+    assert scopes == [Scope.READ]
+    with pytest.raises(InvalidInput), api.runtime.unit(Actor.system("test")) as ctx:
+        issue_token(ctx, TokenCreate(user_id=viewer.user_id, scopes=[Scope.WRITE]))
 
 
 def test_revoked_token_stops_working(api: Api) -> None:
@@ -148,7 +180,9 @@ def test_other_orgs_token_cannot_be_revoked(api: Api) -> None:
 
 
 def test_expired_token_is_401(api: Api) -> None:
-    issued = api.http.post("/api/v1/tokens", json={"expires_in_days": 1}, headers=api.agency_admin.headers).json()
+    issued = api.http.post(
+        "/api/v1/tokens", json={"expires_in_days": 1}, headers=api.agency_admin.headers
+    ).json()
     headers = {"Authorization": f"Bearer {issued['token']}"}
     assert api.http.get("/api/v1/orgs", headers=headers).status_code == 200
     clock = api.runtime.clock
@@ -174,7 +208,9 @@ def test_pagination_walks_every_org_once(api: Api) -> None:
 
 def test_bad_cursor_and_limit_are_422(api: Api) -> None:
     headers = api.agency_admin.headers
-    assert api.http.get("/api/v1/orgs", params={"cursor": "%%%"}, headers=headers).status_code == 422
+    assert (
+        api.http.get("/api/v1/orgs", params={"cursor": "%%%"}, headers=headers).status_code == 422
+    )
     response = api.http.get("/api/v1/orgs", params={"limit": 0}, headers=headers)
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "limit"

@@ -43,7 +43,16 @@ def test_bootstrap_reads_password_from_env_and_stdin(
     monkeypatch.setenv("ADMIN_PW", "correct horse battery staple")
     result = runner.invoke(
         app,
-        ["admin", "bootstrap", "--org", "Agency", "--email", "a@agency.example", "--password-env", "ADMIN_PW"],
+        [
+            "admin",
+            "bootstrap",
+            "--org",
+            "Agency",
+            "--email",
+            "a@agency.example",
+            "--password-env",
+            "ADMIN_PW",
+        ],
     )
     assert result.exit_code == 0, result.output
     stdin = runner.invoke(
@@ -57,7 +66,16 @@ def test_bootstrap_reads_password_from_env_and_stdin(
 def test_missing_password_env_names_the_option(server_env: Settings) -> None:
     result = runner.invoke(
         app,
-        ["admin", "bootstrap", "--org", "Agency", "--email", "a@agency.example", "--password-env", "NOPE_UNSET"],
+        [
+            "admin",
+            "bootstrap",
+            "--org",
+            "Agency",
+            "--email",
+            "a@agency.example",
+            "--password-env",
+            "NOPE_UNSET",
+        ],
     )
     assert result.exit_code == 1
     assert "NOPE_UNSET" in result.output
