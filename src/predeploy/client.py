@@ -114,6 +114,9 @@ class Client:
         """Issue a token (fields: name, scopes, expires_in_days, user_id)."""
         return self.request("POST", "/tokens", json=fields)  # type: ignore[no-any-return]
 
+    def list_tokens(self) -> list[dict[str, Any]]:
+        return list(self.paginate("/tokens"))
+
     def revoke_token(self, token_id: str) -> dict[str, Any]:
         return self.request("DELETE", f"/tokens/{token_id}")  # type: ignore[no-any-return]
 

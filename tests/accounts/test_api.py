@@ -113,7 +113,7 @@ def test_token_is_shown_once_and_stored_hashed(api: Api) -> None:
     assert response.status_code == 201
     issued = response.json()
     assert issued["token"].startswith("pdp_")
-    listed = api.http.get("/api/v1/tokens", headers=api.agency_admin.headers).json()
+    listed = api.http.get("/api/v1/tokens", headers=api.agency_admin.headers).json()["items"]
     assert all("token" not in t for t in listed)
     assert any(t["id"] == issued["id"] for t in listed)
     new_headers = {"Authorization": f"Bearer {issued['token']}"}

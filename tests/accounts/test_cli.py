@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+import predeploy.cli_support
 from predeploy.cli import app
+from predeploy.client import Client
 from predeploy.config import Settings
+from tests.conftest import Api
 
 runner = CliRunner()
 
@@ -87,3 +91,34 @@ def test_remote_command_without_server_names_the_field(monkeypatch: pytest.Monke
     result = runner.invoke(app, ["orgs", "list", "--token", "pdp_x_y"])
     assert result.exit_code == 1
     assert "field: server" in result.output
+
+
+def test_remote_org_user_and_token_commands(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    transport = api.http._transport
+    monkeypatch.setattr(
+        predeploy.cli_support,
+        "Client",
+        lambda url, token=None: Client(url, token, transport=transport),
+    )
+    env = {"PREDEPLOY_SERVER": "http://testserver", "PREDEPLOY_TOKEN": api.agency_admin.token}
+
+    def run(*args: str) -> Any:
+        result = runner.invoke(app, [*args, "--json"], env=env)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    org = run("orgs", "create", "Acme AI", "--capacity", "developer", "--capacity", "vendor")
+    assert org["capacities"] == ["developer", "vendor"]
+    assert {o["name"] for o in run("orgs", "list")} == {"Acme AI", "Testing Agency"}
+    user = run("users", "create", "dev@acme.example", "--org-id", org["id"], "--role", "submitter")
+    assert user["roles"] == ["submitter"]
+    issued = run("tokens", "create", "--name", "ci", "--scope", "read", "--scope", "write")
+    assert issued["token"].startswith("pdp_")
+    listed = run("tokens", "list")
+    assert issued["id"] in {t["id"] for t in listed}
+    assert all("token" not in t for t in listed)
+    bad = runner.invoke(app, ["orgs", "create", "X", "--capacity", "wizard"], env=env)
+    assert bad.exit_code == 1
+    assert "capacities" in bad.output
+    revoked = runner.invoke(app, ["tokens", "revoke", issued["id"]], env=env)
+    assert revoked.exit_code == 0, revoked.output

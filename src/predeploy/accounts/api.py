@@ -44,8 +44,11 @@ def issue_token(ctx: CurrentContext, body: TokenCreate) -> TokenIssued:
 
 
 @router.get("/tokens")
-def list_tokens(ctx: CurrentContext) -> list[TokenOut]:
-    return service.list_tokens(ctx)
+def list_tokens(
+    ctx: CurrentContext, cursor: str | None = None, limit: int = DEFAULT_LIMIT
+) -> Page[TokenOut]:
+    """Your tokens (an org admin: every token of the org), without their secrets."""
+    return service.list_tokens(ctx, cursor, limit)
 
 
 @router.delete("/tokens/{token_id}")

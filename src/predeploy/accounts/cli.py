@@ -154,6 +154,21 @@ def create_token(
     )
 
 
+@tokens_app.command("list")
+def list_tokens(
+    server: ServerOption = None, token: TokenOption = None, as_json: JsonOption = False
+) -> None:
+    """Your tokens (an org admin sees every token of the org); secrets are never shown."""
+    with reported_errors(), remote_client(server, token) as client:
+        tokens = client.list_tokens()
+    if as_json:
+        print_json(tokens)
+    else:
+        rows = [{**t, "scopes": ", ".join(t["scopes"])} for t in tokens]
+        columns = ["id", "name", "prefix", "scopes", "expires_at", "revoked_at"]
+        print_table(rows, columns, title="API tokens")
+
+
 @tokens_app.command("revoke")
 def revoke_token(token_id: str, server: ServerOption = None, token: TokenOption = None) -> None:
     """Revoke a token."""

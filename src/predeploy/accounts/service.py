@@ -299,15 +299,18 @@ def revoke_token(ctx: Context, token_id: str) -> TokenOut:
     return _token_out(token)
 
 
-def list_tokens(ctx: Context) -> list[TokenOut]:
-    """Your tokens; an org admin sees every token of the org."""
+def list_tokens(
+    ctx: Context, cursor: str | None = None, limit: int = DEFAULT_LIMIT
+) -> Page[TokenOut]:
+    """Your tokens, newest first; an org admin (with the admin scope) sees every token of the org."""
     actor = ctx.actor
-    query = select(ApiToken).order_by(ApiToken.created_at.desc())
+    query = select(ApiToken)
     if actor.has_role(Role.ADMIN) and Scope.ADMIN in actor.scopes:
         query = query.where(ApiToken.org_id == actor.org_id)
     else:
         query = query.where(ApiToken.user_id == actor.user_id)
-    return [_token_out(t) for t in ctx.session.scalars(query)]
+    paged = paginate(query, ApiToken.created_at, ApiToken.id, cursor, limit)
+    return page_of(list(ctx.session.scalars(paged)), limit, _token_out)
 
 
 def authenticate(session: Session, clock: Clock, raw_token: str) -> Actor:
