@@ -20,4 +20,8 @@ def make_app() -> FastAPI:
     async def constant() -> dict[str, bool]:
         return {"ok": True}
 
+    @app.get("/bench/sync-constant", include_in_schema=False)
+    def sync_constant() -> dict[str, bool]:
+        return {"ok": True}
+
     return app

@@ -48,7 +48,7 @@ from predeploy.runtime import Runtime
 from predeploy.submissions.schemas import AccessVariantIn, ModelCreate, SubmissionCreate
 from predeploy.submissions.service import create_model, create_submission
 
-console = Console()
+console = Console(width=130)
 
 
 @dataclass
@@ -104,7 +104,7 @@ def free_port() -> int:
         return port
 
 
-def start_server(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+def start_server(settings: Settings, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     env = os.environ | {
         "PREDEPLOY_DATA_DIR": str(settings.data_dir),
         "PREDEPLOY_DATABASE_URL": settings.resolved_database_url,
@@ -123,6 +123,8 @@ def start_server(settings: Settings, port: int) -> subprocess.Popen[bytes]:
         "--log-level",
         "warning",
         "--no-access-log",
+        "--workers",
+        str(workers),
     ]
     proc = subprocess.Popen(command, env=env)
     deadline = time.monotonic() + 30
@@ -207,6 +209,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="duration of each saturation run")
     parser.add_argument("--rate", type=int, default=200, help="requests/s for the latency runs")
     parser.add_argument("--rate-seconds", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument(
         "--postgres", help="run against this PostgreSQL server URL (a fresh database is created)"
     )
@@ -227,14 +230,14 @@ def main() -> None:
             make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
         )
     settings = Settings(data_dir=workdir, database_url=database_url)
-    backend = "PostgreSQL" if args.postgres else "SQLite"
+    backend = ("PostgreSQL" if args.postgres else "SQLite") + f", {args.workers} worker(s)"
     console.print(f"seeding {args.submissions} submissions on {backend} ...")
     started = time.perf_counter()
     seeded = seed(settings, args.submissions)
     console.print(f"seeded in {time.perf_counter() - started:.1f} s")
 
     port = free_port()
-    server = start_server(settings, port)
+    server = start_server(settings, port, args.workers)
     base = f"http://127.0.0.1:{port}"
     list_url = f"{base}/api/v1/submissions?limit=50"
     detail_urls = [f"{base}/api/v1/submissions/{i}" for i in seeded.submission_ids]
@@ -251,11 +254,15 @@ def main() -> None:
             )
             wrk_throughput(f"{base}/bench/constant", None, 2)  # warm-up
             constant = wrk_throughput(f"{base}/bench/constant", None, args.seconds)
+            sync_constant = wrk_throughput(f"{base}/bench/sync-constant", None, args.seconds)
             listing = wrk_throughput(list_url, seeded.token, args.seconds)
             detail = wrk_throughput(f"{base}/", seeded.token, args.seconds, lua)
             generator = "wrk -t2 -c32"
         else:
             constant = asyncio.run(httpx_throughput([f"{base}/bench/constant"], None, args.seconds))
+            sync_constant = asyncio.run(
+                httpx_throughput([f"{base}/bench/sync-constant"], None, args.seconds)
+            )
             listing = asyncio.run(httpx_throughput([list_url], seeded.token, args.seconds))
             detail = asyncio.run(httpx_throughput(detail_urls, seeded.token, args.seconds))
             generator = "httpx, 32 connections"
@@ -273,6 +280,10 @@ def main() -> None:
             server.kill()
             server.wait()
         shutil.rmtree(workdir, ignore_errors=True)
+        if args.postgres:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
 
     table = Table(
         title=f"API reads: {args.submissions} submissions, {backend}, load by {generator}"
@@ -285,7 +296,14 @@ def main() -> None:
         f"p99 @ {args.rate}/s",
     ):
         table.add_column(column, justify="right" if column != "endpoint" else "left")
-    table.add_row("baseline: bare constant endpoint", f"{constant:,.0f}", "1.00", "", "")
+    table.add_row("baseline: bare async constant endpoint", f"{constant:,.0f}", "1.00", "", "")
+    table.add_row(
+        "(for scale) sync constant endpoint, thread pool",
+        f"{sync_constant:,.0f}",
+        f"{sync_constant / constant:.2f}",
+        "",
+        "",
+    )
     for name, rps, lat in (
         ("GET /submissions?limit=50", listing, list_lat),
         ("GET /submissions/{id}", detail, detail_lat),
@@ -301,8 +319,9 @@ def main() -> None:
     worst_ratio = min(listing, detail) / constant
     worst_p99 = max(percentile(list_lat, 99), percentile(detail_lat, 99)) * 1000
     console.print(
-        f"judged ratio (min of list, detail vs baseline): {worst_ratio:.2f} (goal >= 0.3)"
+        f"judged ratio (min of list, detail vs the async constant): {worst_ratio:.2f} (goal >= 0.3)"
     )
+    console.print(f"ratio against the sync constant: {min(listing, detail) / sync_constant:.2f}")
     console.print(f"judged p99 at {args.rate}/s: {worst_p99:.1f} ms (goal <= 50 ms)")
 
 

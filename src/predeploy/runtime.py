@@ -69,6 +69,8 @@ class Context:
     runtime: Runtime
     session: Session
     actor: Actor
+    inline: bool = False
+    """Set by the HTTP layer when this context's work runs on the event loop (SQLite reads)."""
 
     @property
     def settings(self) -> Settings:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Concatenate, ParamSpec, TypeVar
 
 import anyio
 from fastapi import Depends, Request
@@ -15,6 +15,9 @@ from .accounts.service import authenticate
 from .errors import NotAuthenticated
 from .runtime import Context, Runtime
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer pdp_...`")
 
 
@@ -23,7 +26,7 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-def _open(runtime: Runtime, token: str, read_only: bool) -> Context:
+def _open(runtime: Runtime, token: str, read_only: bool, *, inline: bool = False) -> Context:
     factory = runtime.read_sessions if read_only else runtime.sessions
     session = factory()
     try:
@@ -31,7 +34,7 @@ def _open(runtime: Runtime, token: str, read_only: bool) -> Context:
     except BaseException:
         session.close()
         raise
-    return Context(runtime=runtime, session=session, actor=actor)
+    return Context(runtime=runtime, session=session, actor=actor, inline=inline)
 
 
 def _commit(session: Session) -> None:
@@ -48,6 +51,17 @@ def _discard(session: Session) -> None:
         session.close()
 
 
+def _reads_inline(runtime: Runtime, read_only: bool) -> bool:
+    """Whether this request's database work runs on the event loop instead of a worker thread.
+
+    SQLite reads are local, short, and never wait for a lock (WAL), so handing them to a thread
+    only adds the cost of the hand-over (about half of a read request's time, measured in
+    bench/api_reads.py). Writes can wait for the write lock, and PostgreSQL calls wait on a
+    socket: those run in threads so that they never stall other requests.
+    """
+    return read_only and runtime.settings.resolved_database_url.startswith("sqlite")
+
+
 async def _context(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -56,6 +70,15 @@ async def _context(
         raise NotAuthenticated("missing bearer token: send 'Authorization: Bearer <token>'")
     runtime = get_runtime(request)
     read_only = request.method in ("GET", "HEAD", "OPTIONS")
+    if _reads_inline(runtime, read_only):
+        ctx = _open(runtime, credentials.credentials, read_only, inline=True)
+        try:
+            yield ctx
+        except BaseException:
+            _discard(ctx.session)
+            raise
+        _commit(ctx.session)
+        return
     # At most `http_threads` requests hold a session (and so a database connection) at once; the
     # rest wait here, in the event loop, so overload becomes queueing rather than pool timeouts.
     async with _sessions_in_flight(request, runtime):
@@ -79,6 +102,16 @@ def _sessions_in_flight(request: Request, runtime: Runtime) -> anyio.Semaphore:
         state.session_slots = anyio.Semaphore(runtime.settings.http_threads)
     slots: anyio.Semaphore = state.session_slots
     return slots
+
+
+async def call(
+    function: Callable[Concatenate[Context, P], T], ctx: Context, *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """Run a service function for an `async` route: on the event loop when the request's
+    database work runs there (see `_reads_inline`), else in a worker thread."""
+    if ctx.inline:
+        return function(ctx, *args, **kwargs)
+    return await run_in_threadpool(function, ctx, *args, **kwargs)
 
 
 # scope="function": the transaction commits before the response is sent, so a failed commit is

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from ..pagination import DEFAULT_LIMIT, Page
-from ..web_deps import CurrentContext
+from ..web_deps import CurrentContext, call
 from . import service
 from .schemas import OrgCreate, OrgOut, TokenCreate, TokenIssued, TokenOut, UserCreate, UserOut
 
@@ -19,16 +19,16 @@ def create_org(ctx: CurrentContext, body: OrgCreate) -> OrgOut:
 
 
 @router.get("/orgs")
-def list_orgs(
+async def list_orgs(
     ctx: CurrentContext, cursor: str | None = None, limit: int = DEFAULT_LIMIT
 ) -> Page[OrgOut]:
     """Organisations the caller may see: all for the agency, otherwise only the caller's own."""
-    return service.list_orgs(ctx, cursor, limit)
+    return await call(service.list_orgs, ctx, cursor, limit)
 
 
 @router.get("/orgs/{org_id}")
-def get_org(ctx: CurrentContext, org_id: str) -> OrgOut:
-    return service.get_org(ctx, org_id)
+async def get_org(ctx: CurrentContext, org_id: str) -> OrgOut:
+    return await call(service.get_org, ctx, org_id)
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
@@ -44,11 +44,11 @@ def issue_token(ctx: CurrentContext, body: TokenCreate) -> TokenIssued:
 
 
 @router.get("/tokens")
-def list_tokens(
+async def list_tokens(
     ctx: CurrentContext, cursor: str | None = None, limit: int = DEFAULT_LIMIT
 ) -> Page[TokenOut]:
     """Your tokens (an org admin: every token of the org), without their secrets."""
-    return service.list_tokens(ctx, cursor, limit)
+    return await call(service.list_tokens, ctx, cursor, limit)
 
 
 @router.delete("/tokens/{token_id}")

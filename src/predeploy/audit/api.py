@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ..pagination import DEFAULT_LIMIT, Page
-from ..web_deps import CurrentContext
+from ..web_deps import CurrentContext, call
 from . import service
 from .schemas import AuditEventOut
 
@@ -13,7 +13,7 @@ router = APIRouter(prefix="/api/v1", tags=["audit"])
 
 
 @router.get("/audit")
-def list_audit(
+async def list_audit(
     ctx: CurrentContext,
     object_type: str | None = None,
     object_id: str | None = None,
@@ -22,7 +22,8 @@ def list_audit(
     limit: int = DEFAULT_LIMIT,
 ) -> Page[AuditEventOut]:
     """Audit events, newest first: every event for agency admins, an org's own for its admins."""
-    return service.list_events(
+    return await call(
+        service.list_events,
         ctx,
         object_type=object_type,
         object_id=object_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from ..pagination import DEFAULT_LIMIT, Page
-from ..web_deps import CurrentContext
+from ..web_deps import CurrentContext, call
 from . import service
 from .schemas import (
     AllowedHostCreate,
@@ -27,11 +27,11 @@ def create_webhook(ctx: CurrentContext, body: WebhookCreate) -> WebhookCreated:
 
 
 @router.get("/webhooks")
-def list_webhooks(
+async def list_webhooks(
     ctx: CurrentContext, cursor: str | None = None, limit: int = DEFAULT_LIMIT
 ) -> Page[WebhookOut]:
     """Your organisation's webhooks, newest first (org admins)."""
-    return service.list_webhooks(ctx, cursor, limit)
+    return await call(service.list_webhooks, ctx, cursor, limit)
 
 
 # The allowlist routes come before `/webhooks/{webhook_id}` so that "allowlist" is not an id.
@@ -42,9 +42,9 @@ def allow_host(ctx: CurrentContext, body: AllowedHostCreate) -> AllowedHostOut:
 
 
 @router.get("/webhooks/allowlist")
-def list_allowed_hosts(ctx: CurrentContext) -> list[AllowedHostOut]:
+async def list_allowed_hosts(ctx: CurrentContext) -> list[AllowedHostOut]:
     """The webhook allowlist (agency admins)."""
-    return service.list_allowed_hosts(ctx)
+    return await call(service.list_allowed_hosts, ctx)
 
 
 @router.delete("/webhooks/allowlist/{host}")
@@ -54,8 +54,8 @@ def disallow_host(ctx: CurrentContext, host: str) -> AllowedHostOut:
 
 
 @router.get("/webhooks/{webhook_id}")
-def get_webhook(ctx: CurrentContext, webhook_id: str) -> WebhookOut:
-    return service.get_webhook(ctx, webhook_id)
+async def get_webhook(ctx: CurrentContext, webhook_id: str) -> WebhookOut:
+    return await call(service.get_webhook, ctx, webhook_id)
 
 
 @router.delete("/webhooks/{webhook_id}")
@@ -65,19 +65,19 @@ def delete_webhook(ctx: CurrentContext, webhook_id: str) -> WebhookOut:
 
 
 @router.get("/webhooks/{webhook_id}/deliveries")
-def list_deliveries(
+async def list_deliveries(
     ctx: CurrentContext, webhook_id: str, cursor: str | None = None, limit: int = DEFAULT_LIMIT
 ) -> Page[DeliveryOut]:
     """A webhook's deliveries with their retry state, newest first."""
-    return service.list_deliveries(ctx, webhook_id, cursor, limit)
+    return await call(service.list_deliveries, ctx, webhook_id, cursor, limit)
 
 
 @router.get("/notifications")
-def list_events(
+async def list_events(
     ctx: CurrentContext,
     kind: str | None = None,
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> Page[EventOut]:
     """Events about your organisation, newest first (agency staff: every organisation's)."""
-    return service.list_events(ctx, cursor, limit, kind=kind)
+    return await call(service.list_events, ctx, cursor, limit, kind=kind)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from ..pagination import DEFAULT_LIMIT, Page
-from ..web_deps import CurrentContext
+from ..web_deps import CurrentContext, call
 from . import attachments, service
 from .schemas import (
     AttachmentKind,
@@ -35,7 +35,7 @@ def create_model(ctx: CurrentContext, body: ModelCreate) -> ModelOut:
 
 
 @router.get("/models")
-def list_models(
+async def list_models(
     ctx: CurrentContext,
     name: str | None = None,
     version: str | None = None,
@@ -44,14 +44,14 @@ def list_models(
     limit: int = DEFAULT_LIMIT,
 ) -> Page[ModelOut]:
     """Models you may see: your organisation's, or all of them for agency staff."""
-    return service.list_models(
-        ctx, name=name, version=version, org_id=org, cursor=cursor, limit=limit
+    return await call(
+        service.list_models, ctx, name=name, version=version, org_id=org, cursor=cursor, limit=limit
     )
 
 
 @router.get("/models/{model_id}")
-def get_model(ctx: CurrentContext, model_id: str) -> ModelOut:
-    return service.get_model(ctx, model_id)
+async def get_model(ctx: CurrentContext, model_id: str) -> ModelOut:
+    return await call(service.get_model, ctx, model_id)
 
 
 @router.post("/submissions", status_code=status.HTTP_201_CREATED)
@@ -61,7 +61,7 @@ def create_submission(ctx: CurrentContext, body: SubmissionCreate) -> Submission
 
 
 @router.get("/submissions")
-def list_submissions(
+async def list_submissions(
     ctx: CurrentContext,
     state: State | None = None,
     org: str | None = None,
@@ -69,18 +69,20 @@ def list_submissions(
     limit: int = DEFAULT_LIMIT,
 ) -> Page[SubmissionSummary]:
     """Submissions you may see, newest first."""
-    return service.list_submissions(ctx, state=state, org_id=org, cursor=cursor, limit=limit)
+    return await call(
+        service.list_submissions, ctx, state=state, org_id=org, cursor=cursor, limit=limit
+    )
 
 
 @router.get("/submissions/due")
-def due_submissions(ctx: CurrentContext, limit: int = 100) -> list[SubmissionSummary]:
+async def due_submissions(ctx: CurrentContext, limit: int = 100) -> list[SubmissionSummary]:
     """Submissions that still owe a report, by time left to the deadline (overdue first)."""
-    return service.due_submissions(ctx, limit)
+    return await call(service.due_submissions, ctx, limit)
 
 
 @router.get("/submissions/{submission_id}")
-def get_submission(ctx: CurrentContext, submission_id: str) -> SubmissionDetail:
-    return service.get_submission(ctx, submission_id)
+async def get_submission(ctx: CurrentContext, submission_id: str) -> SubmissionDetail:
+    return await call(service.get_submission, ctx, submission_id)
 
 
 @router.patch("/submissions/{submission_id}")
@@ -136,9 +138,11 @@ def add_attachment(
     response_class=Response,
     responses={200: {"content": {t: {} for t in sorted(attachments.MEDIA_TYPES)}}},
 )
-def get_attachment_content(ctx: CurrentContext, submission_id: str, attachment_id: str) -> Response:
+async def get_attachment_content(
+    ctx: CurrentContext, submission_id: str, attachment_id: str
+) -> Response:
     """Download an attachment as it was uploaded (its SHA-256 is in the submission)."""
-    meta, content = attachments.get_attachment(ctx, submission_id, attachment_id)
+    meta, content = await call(attachments.get_attachment, ctx, submission_id, attachment_id)
     return Response(
         content,
         media_type=meta.media_type,
