@@ -77,7 +77,9 @@ class Submission(Base):
     notified_due_soon_for: Mapped[datetime | None] = mapped_column(default=None)
     notified_overdue_for: Mapped[datetime | None] = mapped_column(default=None)
 
-    model: Mapped[AiModel] = relationship(lazy="selectin")
+    # Joined rather than selected separately: every read of a submission needs its model and
+    # each variant's key state, and on PostgreSQL each extra query is a round trip.
+    model: Mapped[AiModel] = relationship(lazy="joined", innerjoin=True)
     variants: Mapped[list[AccessVariant]] = relationship(
         lazy="selectin", order_by="AccessVariant.label"
     )
@@ -99,7 +101,7 @@ class AccessVariant(Base):
     base_url: Mapped[str | None] = mapped_column(String(2000), default=None)
     created_at: Mapped[datetime]
 
-    key: Mapped[AccessKey | None] = relationship(lazy="selectin")
+    key: Mapped[AccessKey | None] = relationship(lazy="joined")
 
 
 class AccessKey(Base):
