@@ -70,18 +70,19 @@ async def _context(
         raise NotAuthenticated("missing bearer token: send 'Authorization: Bearer <token>'")
     runtime = get_runtime(request)
     read_only = request.method in ("GET", "HEAD", "OPTIONS")
-    if _reads_inline(runtime, read_only):
-        ctx = _open(runtime, credentials.credentials, read_only, inline=True)
-        try:
-            yield ctx
-        except BaseException:
-            _discard(ctx.session)
-            raise
-        _commit(ctx.session)
-        return
     # At most `http_threads` requests hold a session (and so a database connection) at once; the
-    # rest wait here, in the event loop, so overload becomes queueing rather than pool timeouts.
+    # rest wait here, in the event loop, so overload becomes queueing rather than pool timeouts
+    # (and an inline read can never block the event loop waiting for a pooled connection).
     async with _sessions_in_flight(request, runtime):
+        if _reads_inline(runtime, read_only):
+            ctx = _open(runtime, credentials.credentials, read_only, inline=True)
+            try:
+                yield ctx
+            except BaseException:
+                _discard(ctx.session)
+                raise
+            _commit(ctx.session)
+            return
         # Opening and closing are shielded from cancellation (a client that goes away
         # mid-request): a session opened in a worker thread must always be closed.
         with anyio.CancelScope(shield=True):
