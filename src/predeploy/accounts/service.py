@@ -8,7 +8,7 @@ import secrets
 from datetime import timedelta
 
 from argon2 import PasswordHasher
-from sqlalchemy import literal, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..audit.service import record
@@ -316,13 +316,14 @@ def list_tokens(
 def authenticate(session: Session, clock: Clock, raw_token: str) -> Actor:
     """Resolve a bearer token to an Actor, or raise NotAuthenticated (never says which check failed).
 
-    Runs on every request, so it reads plain rows in two queries rather than loading objects.
+    Runs on every request, so it is one query over plain rows: the token, its user, and one row
+    per (role, capacity) pair of the user's membership in the token's organisation.
     """
     parts = raw_token.split("_", 2)
     failure = NotAuthenticated("invalid, expired or revoked token")
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
         raise failure
-    token = session.execute(
+    rows = session.execute(
         select(
             ApiToken.id,
             ApiToken.user_id,
@@ -333,25 +334,26 @@ def authenticate(session: Session, clock: Clock, raw_token: str) -> Actor:
             ApiToken.revoked_at,
             User.email,
             User.is_active,
+            Membership.role,
+            OrgCapacity.capacity,
         )
         .join(User, User.id == ApiToken.user_id)
+        .outerjoin(
+            Membership,
+            (Membership.user_id == ApiToken.user_id) & (Membership.org_id == ApiToken.org_id),
+        )
+        .outerjoin(OrgCapacity, OrgCapacity.org_id == ApiToken.org_id)
         .where(ApiToken.prefix == parts[1])
-    ).first()
-    if token is None or not hmac.compare_digest(token.token_hash, _hash_token(raw_token)):
+    ).all()
+    if not rows:
+        raise failure
+    token = rows[0]
+    if not hmac.compare_digest(token.token_hash, _hash_token(raw_token)):
         raise failure
     if token.revoked_at is not None or token.expires_at <= clock.now() or not token.is_active:
         raise failure
-    grants = session.execute(
-        select(literal("role").label("kind"), Membership.role.label("value"))
-        .where(Membership.user_id == token.user_id, Membership.org_id == token.org_id)
-        .union_all(
-            select(literal("capacity"), OrgCapacity.capacity).where(
-                OrgCapacity.org_id == token.org_id
-            )
-        )
-    ).all()
-    roles = frozenset(Role(g.value) for g in grants if g.kind == "role")
-    capacities = frozenset(Capacity(g.value) for g in grants if g.kind == "capacity")
+    roles = frozenset(Role(row.role) for row in rows if row.role is not None)
+    capacities = frozenset(Capacity(row.capacity) for row in rows if row.capacity is not None)
     if not capacities:
         raise failure
     return Actor(

@@ -128,7 +128,8 @@ def _summary(
     now = ctx.now()
     state = State(source.state)
     ended = state in ENDED_STATES
-    return SubmissionSummary(
+    # Built without validation: every value comes from typed columns (lists are the hot path).
+    return SubmissionSummary.model_construct(
         id=source.id,
         org_id=source.org_id,
         model_id=source.model_id,
