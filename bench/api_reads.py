@@ -110,22 +110,13 @@ def start_server(settings: Settings, port: int, workers: int = 1) -> subprocess.
         "PREDEPLOY_DATABASE_URL": settings.resolved_database_url,
         "PYTHONPATH": str(Path(__file__).resolve().parent),
     }
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "_bench_app:make_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--workers",
-        str(workers),
-    ]
+    # predeploy's own launcher (as `predeploy serve` uses), so several workers behave as served.
+    launch = (
+        "from predeploy.serving import run; "
+        f"run('_bench_app:make_app', factory=True, host='127.0.0.1', port={port}, "
+        f"workers={workers}, log_level='warning', access_log=False)"
+    )
+    command = [sys.executable, "-c", launch]
     proc = subprocess.Popen(command, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

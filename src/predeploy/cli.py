@@ -47,7 +47,7 @@ def serve(
     ] = True,
 ) -> None:
     """Run the API server (migrating the database first)."""
-    import uvicorn
+    from . import serving
 
     runtime = local_runtime()
     if workers > 1 and runtime.settings.resolved_database_url.startswith("sqlite"):
@@ -57,14 +57,7 @@ def serve(
     if scheduler:
         Scheduler(runtime).start_thread()
     console.print(f"predeploy serving on http://{host}:{port} (API docs at /api/docs)")
-    uvicorn.run(
-        "predeploy.server:app",
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        factory=False,
-    )
+    serving.run("predeploy.server:app", host=host, port=port, workers=workers)
 
 
 @app.command()
