@@ -73,11 +73,6 @@ def reported_errors() -> Iterator[None]:
         fail(f"{field}: {first['msg']}", field=field)
 
 
-def parse(model: type[T], **fields: Any) -> T:
-    """Validate CLI input with the same schema the API uses."""
-    return model(**fields)
-
-
 def print_json(value: Any) -> None:
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")

@@ -74,8 +74,8 @@ READ_ONLY_OPTION = "predeploy_read_only"
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with predeploy's per-dialect settings."""
-    # Sync routes run on AnyIO's thread pool (40 threads by default): allow one connection per
-    # thread so that a burst of requests queues on the database, not on the pool.
+    # HTTP requests hold at most `http_threads` sessions at once (see web_deps); the pool leaves
+    # room above that for the scheduler thread and for a larger `http_threads` setting.
     kwargs = {"pool_size": 10, "max_overflow": 30} | kwargs
     if url.startswith("sqlite"):
         engine = create_engine(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,7 +26,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from .accounts.actor import Actor
-from .accounts.models import Capacity, Membership, Organization, OrgCapacity, Role, User
+from .accounts.models import Capacity, Organization, OrgCapacity, Role, User
 from .accounts.schemas import OrgCreate, TokenCreate, UserCreate
 from .accounts.service import bootstrap, create_org, create_user, issue_token
 from .api import create_app
@@ -93,25 +94,20 @@ def _token_for(runtime: Runtime, user_id: str, name: str) -> str:
         return issue_token(ctx, TokenCreate(user_id=user_id, name=name, expires_in_days=1)).token
 
 
-def _ensure_agency(runtime: Runtime, result: DemoResult) -> str:
-    """The agency admin's token: bootstrap on a fresh data dir, reuse the demo admin otherwise."""
-    admin_id = _user_id(runtime, AGENCY_ADMIN)
-    if admin_id is not None:
-        result.step("agency", f"reused {AGENCY} (already bootstrapped)")
-        return _token_for(runtime, admin_id, "demo admin")
+def _ensure_agency(runtime: Runtime, result: DemoResult) -> tuple[str, str]:
+    """The agency's id and an admin token: bootstrapped on a fresh data dir, reused otherwise."""
     with runtime.unit(Actor.system("demo bootstrap")) as ctx:
         agency_id = ctx.session.scalar(
             select(OrgCapacity.org_id).where(OrgCapacity.capacity == Capacity.AGENCY.value)
         )
         if agency_id is None:
-            token = bootstrap(ctx, AGENCY, AGENCY_ADMIN).token
-            result.step("agency", f"bootstrapped {AGENCY} with admin {AGENCY_ADMIN}")
-            return token
-        user = create_user(
-            ctx, UserCreate(email=AGENCY_ADMIN, org_id=agency_id, roles=[Role.ADMIN])
-        )
-    result.step("agency", "added a demo admin to the existing agency")
-    return _token_for(runtime, user.id, "demo admin")
+            bootstrapped = bootstrap(ctx, AGENCY, AGENCY_ADMIN)
+    if agency_id is None:
+        result.step("agency", f"bootstrapped {AGENCY} with admin {AGENCY_ADMIN}")
+        return bootstrapped.org_id, bootstrapped.token
+    result.step("agency", "reused the agency already bootstrapped in this data dir")
+    admin_id = _ensure_user(runtime, AGENCY_ADMIN, agency_id, Role.ADMIN)
+    return agency_id, _token_for(runtime, admin_id, "demo admin")
 
 
 def _ensure_org(runtime: Runtime, name: str, capacities: list[Capacity]) -> str:
@@ -128,13 +124,6 @@ def _ensure_user(runtime: Runtime, email: str, org_id: str, role: Role) -> str:
         return create_user(ctx, UserCreate(email=email, org_id=org_id, roles=[role])).id
 
 
-def _agency_id(runtime: Runtime, admin_id: str) -> str:
-    with runtime.transaction(read_only=True) as session:
-        org_id = session.scalar(select(Membership.org_id).where(Membership.user_id == admin_id))
-    assert org_id is not None
-    return org_id
-
-
 def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
@@ -144,10 +133,8 @@ def run_demo(runtime: Runtime, console: Console) -> DemoResult:
     result = DemoResult()
     settings = runtime.settings
     upgrade(settings.resolved_database_url)
-    admin_token = _ensure_agency(runtime, result)
-    admin_id = _user_id(runtime, AGENCY_ADMIN)
-    assert admin_id is not None
-    evaluator_id = _ensure_user(runtime, EVALUATOR, _agency_id(runtime, admin_id), Role.EVALUATOR)
+    agency_id, admin_token = _ensure_agency(runtime, result)
+    evaluator_id = _ensure_user(runtime, EVALUATOR, agency_id, Role.EVALUATOR)
     developer_org = _ensure_org(runtime, DEVELOPER, [Capacity.DEVELOPER, Capacity.VENDOR])
     submitter_id = _ensure_user(runtime, SUBMITTER, developer_org, Role.SUBMITTER)
     result.step(
@@ -244,7 +231,7 @@ def run_demo(runtime: Runtime, console: Console) -> DemoResult:
     return result
 
 
-def _keys_absent(database_url: str, keys: Any) -> bool:
+def _keys_absent(database_url: str, keys: Iterable[str]) -> bool:
     """True when no plaintext key appears in the SQLite database or its WAL."""
     if not database_url.startswith("sqlite:///"):
         return True

@@ -38,7 +38,7 @@ def maintenance_jobs() -> list[Job]:
         # Destroy keys first, so nothing later in the same tick can use an expired key.
         Job("expire-access", timedelta(minutes=1), expire_access),
         Job("scan-deadlines", timedelta(minutes=5), scan_deadlines),
-        Job("deliver-webhooks", timedelta(seconds=30), lambda ctx: deliver_due(ctx)),
+        Job("deliver-webhooks", timedelta(seconds=30), deliver_due),
         Job(
             "audit-checkpoint",
             timedelta(minutes=5),

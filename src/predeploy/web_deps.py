@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from .accounts.models import Scope
 from .accounts.service import authenticate
 from .errors import NotAuthenticated
 from .runtime import Context, Runtime
@@ -31,6 +32,9 @@ def _open(runtime: Runtime, token: str, read_only: bool, *, inline: bool = False
     session = factory()
     try:
         actor = authenticate(session, runtime.clock, token)
+        if read_only:
+            # Every read route needs the read scope: checked here once, not in each service.
+            actor.require_scope(Scope.READ)
     except BaseException:
         session.close()
         raise

@@ -214,3 +214,14 @@ def test_bad_cursor_and_limit_are_422(api: Api) -> None:
     response = api.http.get("/api/v1/orgs", params={"limit": 0}, headers=headers)
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "limit"
+
+
+def test_write_only_token_cannot_read_anything(api: Api) -> None:
+    issued = api.http.post(
+        "/api/v1/tokens", json={"scopes": ["write"]}, headers=api.agency_admin.headers
+    ).json()
+    headers = {"Authorization": f"Bearer {issued['token']}"}
+    for path in ("/api/v1/orgs", "/api/v1/tokens", "/api/v1/submissions", "/api/v1/notifications"):
+        response = api.http.get(path, headers=headers)
+        assert response.status_code == 403, path
+        assert "read" in response.json()["error"]["message"]

@@ -120,7 +120,12 @@ BAD_SUBMISSIONS: list[tuple[dict[str, Any], str, str]] = [
     ({"planned_release_at": iso(START + 400 * DAY)}, "planned_release_at", "365 days"),
     ({"planned_release_at": iso(START + DAY)}, "planned_release_at", "no testing window"),
     ({"access_granted_at": iso(START + 19 * DAY)}, "access_granted_at", "no testing window"),
-    ({"access_expires_at": iso(START - DAY)}, "access_expires_at", "window opens"),
+    ({"access_expires_at": iso(START - DAY)}, "access_expires_at", "in the past"),
+    (
+        {"access_granted_at": iso(START + 5 * DAY), "access_expires_at": iso(START + 3 * DAY)},
+        "access_expires_at",
+        "window opens",
+    ),
     ({"access_granted_at": "2026-12-01T00:00:00"}, "access_granted_at", "timezone"),
     ({"priority": "high"}, "priority", "unknown field"),
     ({"access_variants": []}, "access_variants", ""),

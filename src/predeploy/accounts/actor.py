@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import PermissionDenied
 from .models import Capacity, Role, Scope
 
 
@@ -50,3 +51,12 @@ class Actor:
 
     def in_org(self, org_id: str) -> bool:
         return self.org_id is not None and self.org_id == org_id
+
+    def holds(self, scope: Scope) -> bool:
+        """Whether the caller's token carries `scope` (the server itself holds every scope)."""
+        return self.is_system or scope in self.scopes
+
+    def require_scope(self, scope: Scope) -> None:
+        """Refuse a token that lacks `scope`."""
+        if not self.holds(scope):
+            raise PermissionDenied(f"this token lacks the '{scope.value}' scope")

@@ -12,7 +12,6 @@ from ..cli_support import (
     TokenOption,
     console,
     local_runtime,
-    parse,
     print_json,
     print_table,
     read_secret,
@@ -92,10 +91,13 @@ def create_user(
 ) -> None:
     """Add a user to an organisation."""
     with reported_errors():
-        body = parse(UserCreate, email=email, org_id=org_id, roles=role)
+        body = UserCreate(email=email, org_id=org_id, roles=role)
         with remote_client(server, token) as client:
             user = client.create_user(body.email, body.org_id, [r.value for r in body.roles])
-    print_json(user) if as_json else console.print(f"user {user['email']} ({user['id']})")
+    if as_json:
+        print_json(user)
+    else:
+        console.print(f"user {user['email']} ({user['id']})")
 
 
 @orgs_app.command("create")
@@ -110,10 +112,13 @@ def create_org(
 ) -> None:
     """Create an organisation (agency admins)."""
     with reported_errors():
-        body = parse(OrgCreate, name=name, capacities=capacity)
+        body = OrgCreate(name=name, capacities=capacity)
         with remote_client(server, token) as client:
             org = client.create_org(body.name, [c.value for c in body.capacities])
-    print_json(org) if as_json else console.print(f"organisation {org['name']} ({org['id']})")
+    if as_json:
+        print_json(org)
+    else:
+        console.print(f"organisation {org['name']} ({org['id']})")
 
 
 @orgs_app.command("list")
@@ -149,9 +154,10 @@ def create_token(
     }
     with reported_errors(), remote_client(server, token) as client:
         issued = client.issue_token(**{k: v for k, v in fields.items() if v is not None})
-    print_json(issued) if as_json else console.print(
-        issued["token"], highlight=False, soft_wrap=True
-    )
+    if as_json:
+        print_json(issued)
+    else:
+        console.print(issued["token"], highlight=False, soft_wrap=True)
 
 
 @tokens_app.command("list")

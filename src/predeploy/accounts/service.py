@@ -43,16 +43,6 @@ TOKEN_PREFIX = "pdp"  # noqa: S105 (a public marker, not a secret)
 _password_hasher = PasswordHasher()
 
 
-def _require_write(actor: Actor) -> None:
-    if not actor.is_system and Scope.WRITE not in actor.scopes:
-        raise PermissionDenied("this token lacks the 'write' scope")
-
-
-def _require_admin_scope(actor: Actor) -> None:
-    if not actor.is_system and Scope.ADMIN not in actor.scopes:
-        raise PermissionDenied("this token lacks the 'admin' scope")
-
-
 def _org_out(org: Organization) -> OrgOut:
     return OrgOut(
         id=org.id, name=org.name, capacities=sorted(org.capacities), created_at=org.created_at
@@ -72,7 +62,7 @@ def create_org(ctx: Context, data: OrgCreate) -> OrgOut:
     actor = ctx.actor
     if not (actor.is_system or actor.is_agency_admin):
         raise PermissionDenied("only agency admins create organisations")
-    _require_admin_scope(actor)
+    actor.require_scope(Scope.ADMIN)
     if ctx.session.scalar(select(Organization.id).where(Organization.name == data.name)):
         raise Conflict(f"an organisation named {data.name!r} already exists", field="name")
     org = Organization(name=data.name, created_at=ctx.now())
@@ -134,7 +124,7 @@ def create_user(ctx: Context, data: UserCreate, *, password: str | None = None) 
         or (actor.in_org(org.id) and actor.has_role(Role.ADMIN))
     ):
         raise PermissionDenied("only agency admins, or this organisation's admins, add users to it")
-    _require_admin_scope(actor)
+    actor.require_scope(Scope.ADMIN)
     allowed = frozenset().union(*(ROLES_BY_CAPACITY[c] for c in org.capacities))
     refused = sorted(set(data.roles) - allowed)
     if refused:
@@ -223,7 +213,7 @@ def issue_token(ctx: Context, data: TokenCreate) -> TokenIssued:
     """Issue a token for yourself, or (org admins) for another user of your org."""
     actor = ctx.actor
     # A read-only token must not mint tokens: that would let a leaked one outlive its revocation.
-    _require_write(actor)
+    actor.require_scope(Scope.WRITE)
     user_id = data.user_id or actor.user_id
     if user_id is None:
         raise InvalidInput("user_id is required when the server issues a token", field="user_id")
@@ -234,7 +224,7 @@ def issue_token(ctx: Context, data: TokenCreate) -> TokenIssued:
             raise NotFound(f"user {user_id} not found", field="user_id")
         if not actor.has_role(Role.ADMIN):
             raise PermissionDenied("only org admins issue tokens for other users")
-        _require_admin_scope(actor)
+        actor.require_scope(Scope.ADMIN)
     user = ctx.session.get(User, user_id)
     if user is None or not user.is_active:
         raise NotFound(f"user {user_id} not found", field="user_id")
@@ -284,7 +274,7 @@ def revoke_token(ctx: Context, token_id: str) -> TokenOut:
     if token is None or not (actor.is_system or own or org_admin):
         raise NotFound(f"token {token_id} not found")
     if not own:
-        _require_admin_scope(actor)
+        actor.require_scope(Scope.ADMIN)
     if token.revoked_at is None:
         token.revoked_at = ctx.now()
         record(
@@ -305,7 +295,7 @@ def list_tokens(
     """Your tokens, newest first; an org admin (with the admin scope) sees every token of the org."""
     actor = ctx.actor
     query = select(ApiToken)
-    if actor.has_role(Role.ADMIN) and Scope.ADMIN in actor.scopes:
+    if actor.has_role(Role.ADMIN) and actor.holds(Scope.ADMIN):
         query = query.where(ApiToken.org_id == actor.org_id)
     else:
         query = query.where(ApiToken.user_id == actor.user_id)

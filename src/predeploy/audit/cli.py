@@ -26,7 +26,6 @@ from ..cli_support import (
     remote_client,
     reported_errors,
 )
-from ..keys import public_key_id
 from . import service
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -136,7 +135,7 @@ def public_key() -> None:
     """Print the agency's Ed25519 public key (PEM), for verifying checkpoints and reports offline."""
     key = local_runtime().signing_key
     print(key.public_pem(), end="")
-    err_console.print(f"key id {public_key_id(key.public_key)}", highlight=False)
+    err_console.print(f"key id {key.key_id}", highlight=False)
 
 
 @audit_app.command("list")

@@ -14,7 +14,6 @@ from ..cli_support import (
     TokenOption,
     console,
     local_runtime,
-    parse,
     print_json,
     print_table,
     read_secret,
@@ -57,10 +56,13 @@ def allow(
 ) -> None:
     """Allow webhooks to a host (agency admins)."""
     with reported_errors():
-        body = parse(AllowedHostCreate, host=host, note=note)
+        body = AllowedHostCreate(host=host, note=note)
         with remote_client(server, token) as client:
             entry = client.request("POST", "/webhooks/allowlist", json=body.model_dump())
-    print_json(entry) if as_json else console.print(f"allowed {entry['host']}")
+    if as_json:
+        print_json(entry)
+    else:
+        console.print(f"allowed {entry['host']}")
 
 
 @webhooks_app.command("disallow")
@@ -91,7 +93,7 @@ def add(
     """Subscribe your organisation to events (org admins); a generated secret is printed once."""
     secret = read_secret(secret_env, secret_stdin, "secret")
     with reported_errors():
-        body = parse(WebhookCreate, url=url, events=event, secret=secret)
+        body = WebhookCreate(url=url, events=event, secret=secret)
         with remote_client(server, token) as client:
             created = client.request("POST", "/webhooks", json=body.model_dump(exclude_none=True))
     if as_json:

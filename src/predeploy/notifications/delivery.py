@@ -84,10 +84,6 @@ class DeliveryReport:
     retrying: int = 0
     failed: int = 0
 
-    @property
-    def attempted(self) -> int:
-        return self.delivered + self.retrying + self.failed
-
 
 @dataclass(frozen=True)
 class _Job:

@@ -28,7 +28,10 @@ class NotificationEvent(Base):
     """
 
     __tablename__ = "notification_events"
-    __table_args__ = (Index("ix_notification_events_org_created", "org_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_notification_events_org_created", "org_id", "created_at", "id"),
+        Index("ix_notification_events_created", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(100))
@@ -36,7 +39,7 @@ class NotificationEvent(Base):
     subject_type: Mapped[str] = mapped_column(String(50))
     subject_id: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]]
-    created_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime]
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)
 
 
@@ -63,11 +66,12 @@ class WebhookDelivery(Base):
     __table_args__ = (
         UniqueConstraint("event_id", "subscription_id"),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_subscription_created", "subscription_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     event_id: Mapped[str] = mapped_column(ForeignKey("notification_events.id"))
-    subscription_id: Mapped[str] = mapped_column(ForeignKey("webhook_subscriptions.id"), index=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("webhook_subscriptions.id"))
     status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]

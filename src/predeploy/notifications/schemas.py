@@ -6,20 +6,15 @@ import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
+from ..accounts.schemas import Strict
 from .models import DeliveryStatus
 
 _SEGMENT = r"[a-z][a-z0-9_]*"
 KIND_PATTERN = re.compile(rf"^{_SEGMENT}(\.{_SEGMENT})+$")
 FILTER_PATTERN = re.compile(rf"^(\*|{_SEGMENT}(\.{_SEGMENT})*\.\*|{_SEGMENT}(\.{_SEGMENT})+)$")
 """A subscription's filter entry: an exact kind, `prefix.*`, or `*`."""
-
-
-class Strict(BaseModel):
-    """Input records reject unknown fields: a typo must not be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class WebhookCreate(Strict):

@@ -168,23 +168,18 @@ def emit(
     )
 
 
-def _require_scope(actor: Actor, scope: Scope) -> None:
-    if not actor.is_system and scope not in actor.scopes:
-        raise PermissionDenied(f"this token lacks the '{scope.value}' scope")
-
-
 def _require_org_admin(actor: Actor, scope: Scope) -> str:
     """The org whose webhooks the caller manages; only that org's admins manage them."""
     if actor.org_id is None or not actor.has_role(Role.ADMIN):
         raise PermissionDenied("only an organisation's admins manage its webhooks")
-    _require_scope(actor, scope)
+    actor.require_scope(scope)
     return actor.org_id
 
 
 def _require_agency_admin(actor: Actor, scope: Scope) -> None:
     if not (actor.is_system or actor.is_agency_admin):
         raise PermissionDenied("only agency admins manage the webhook allowlist")
-    _require_scope(actor, scope)
+    actor.require_scope(scope)
 
 
 def _allowed_entries(ctx: Context) -> list[str]:

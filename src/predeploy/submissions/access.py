@@ -70,8 +70,7 @@ def expire_access(ctx: Context) -> int:
     actor = ctx.actor
     if not (actor.is_system or actor.is_agency_staff):
         raise PermissionDenied("only the system or agency staff expire access")
-    if not actor.is_system and Scope.WRITE not in actor.scopes:
-        raise PermissionDenied("this token lacks the 'write' scope")
+    actor.require_scope(Scope.WRITE)
     now = ctx.now()
     subs = ctx.session.scalars(
         select(Submission)

@@ -9,14 +9,14 @@ from pathlib import PurePosixPath, PureWindowsPath
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
-from ..accounts.models import Scope
 from ..audit.service import record
 from ..errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from ..runtime import Context
 from .models import Attachment
 from .schemas import AttachmentKind, AttachmentOut
 from .states import FINAL_STATES, State
-from .visibility import require_developer_writer, require_scope, visible_submission
+from .views import attachment_out
+from .visibility import require_developer_writer, visible_submission
 
 # Documents only: nothing a browser would run if it ever rendered one from our origin.
 MEDIA_TYPES = frozenset(
@@ -44,10 +44,6 @@ def _clean_media_type(media_type: str) -> str:
             field="media_type",
         )
     return base
-
-
-def _out(row: Attachment) -> AttachmentOut:
-    return AttachmentOut.model_validate(row, from_attributes=True)
 
 
 def add_attachment(
@@ -91,14 +87,13 @@ def add_attachment(
         org_id=sub.org_id,
         detail={"attachment_id": row.id, "kind": row.kind, "sha256": row.sha256},
     )
-    return _out(row)
+    return attachment_out(row)
 
 
 def get_attachment(
     ctx: Context, submission_id: str, attachment_id: str
 ) -> tuple[AttachmentOut, bytes]:
     """An attachment's record and content, if the caller may see the submission."""
-    require_scope(ctx.actor, Scope.READ)
     sub = visible_submission(ctx, submission_id)
     row = ctx.session.scalar(
         select(Attachment)
@@ -107,4 +102,4 @@ def get_attachment(
     )
     if row is None:
         raise NotFound(f"attachment {attachment_id} not found")
-    return _out(row), row.content
+    return attachment_out(row), row.content

@@ -16,7 +16,6 @@ from ..cli_support import (
     TokenOption,
     console,
     fail,
-    parse,
     print_json,
     print_table,
     read_secret,
@@ -65,7 +64,7 @@ def create_model(
     if training_flop is not None:
         fields["training_flop"] = training_flop
     with reported_errors():
-        body = parse(ModelCreate, **fields)
+        body = ModelCreate(**fields)
         with remote_client(server, token) as client:
             model = client.create_model(**body.model_dump(mode="json"))
     if as_json:
@@ -185,8 +184,7 @@ def submit(
         )
         with remote_client(server, token) as client:
             found = _find_model(client, model, model_version)
-            body = parse(
-                SubmissionCreate,
+            body = SubmissionCreate(
                 model_id=found["id"],
                 access_variants=[access],
                 **{k: v for k, v in times.items() if v is not None},
@@ -208,7 +206,10 @@ def submit(
                 sub = client.transition(sub["id"], "submitted", "submitted from the CLI")
             else:
                 sub = client.get_submission(sub["id"])
-    print_json(sub) if as_json else _summary(sub)
+    if as_json:
+        print_json(sub)
+    else:
+        _summary(sub)
 
 
 @submissions_app.command("list")
@@ -222,7 +223,10 @@ def list_submissions(
     """Submissions you may see, newest first."""
     with reported_errors(), remote_client(server, token) as client:
         subs = client.list_submissions(state=state, org=org)
-    print_json(subs) if as_json else _table(subs, "Submissions")
+    if as_json:
+        print_json(subs)
+    else:
+        _table(subs, "Submissions")
 
 
 def _table(subs: list[dict[str, Any]], title: str) -> None:
@@ -267,7 +271,10 @@ def transition(
     """Move a submission to another state."""
     with reported_errors(), remote_client(server, token) as client:
         sub = client.transition(submission_id, to, reason)
-    print_json(sub) if as_json else _summary(sub)
+    if as_json:
+        print_json(sub)
+    else:
+        _summary(sub)
 
 
 @submissions_app.command("reschedule")
@@ -283,7 +290,10 @@ def reschedule(
     when = _when(release, "release")
     with reported_errors(), remote_client(server, token) as client:
         sub = client.update_submission(submission_id, planned_release_at=when, reason=reason)
-    print_json(sub) if as_json else _summary(sub)
+    if as_json:
+        print_json(sub)
+    else:
+        _summary(sub)
 
 
 @submissions_app.command("due")
@@ -293,4 +303,7 @@ def due(
     """Submissions still owing a report, by time left to the deadline (overdue first)."""
     with reported_errors(), remote_client(server, token) as client:
         subs = client.due_submissions()
-    print_json(subs) if as_json else _table(subs, "Reports due")
+    if as_json:
+        print_json(subs)
+    else:
+        _table(subs, "Reports due")

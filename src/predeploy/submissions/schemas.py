@@ -11,13 +11,13 @@ from urllib.parse import urlsplit
 from pydantic import (
     AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from ..accounts.schemas import Strict
 from .states import Party, State
 from .window import WindowState
 
@@ -36,12 +36,6 @@ AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 """A datetime that must carry a timezone; naive ones are refused with a message saying so."""
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
-
-
-class Strict(BaseModel):
-    """Input records reject unknown fields: a typo must not be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 WEIGHTS_DIGEST = re.compile(r"^(sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})$")
@@ -236,8 +230,8 @@ class SubmissionSummary(BaseModel):
     updated_at: datetime
 
 
-class SubmissionOut(SubmissionSummary):
-    """A submission with its access, contacts, documents and what the caller may do next."""
+class SubmissionDetail(SubmissionSummary):
+    """A submission with its access, contacts, documents, history and what the caller may do next."""
 
     access_granted_at: datetime
     access_expires_at: datetime
@@ -250,7 +244,4 @@ class SubmissionOut(SubmissionSummary):
     allowed_transitions: list[State] = Field(
         description="States the caller may move this submission to now."
     )
-
-
-class SubmissionDetail(SubmissionOut):
     history: list[TransitionOut]

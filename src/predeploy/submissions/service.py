@@ -5,7 +5,7 @@ Who may see what is in `visibility`; how things are shown is in `views`.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
 
@@ -28,7 +28,15 @@ from .schemas import (
     SubmissionUpdate,
 )
 from .scope import decide_scope
-from .states import ACTIVE_STATES, FINAL_STATES, Party, State, describe_allowed, move_for
+from .states import (
+    ACTIVE_STATES,
+    EDITABLE_STATES,
+    FINAL_STATES,
+    Party,
+    State,
+    describe_allowed,
+    move_for,
+)
 from .views import (
     event_payload,
     iso,
@@ -41,16 +49,13 @@ from .visibility import (
     may_act_as,
     own_org,
     require_developer_writer,
-    require_scope,
     scoped,
     visible_model,
     visible_submission,
 )
-from .window import WindowPolicy, days_remaining, plan_window, reschedule_window
+from .window import Window, WindowPolicy, days_remaining, plan_window, reschedule_window
 
 DUE_SOON = timedelta(hours=72)
-# The window can still change, and the developer still edit, until the report is issued.
-_EDITABLE_STATES = frozenset({State.DRAFT, *ACTIVE_STATES})
 
 
 # --- models ---------------------------------------------------------------------------------
@@ -107,7 +112,6 @@ def list_models(
     limit: int = DEFAULT_LIMIT,
 ) -> Page[ModelOut]:
     """Models the caller may see, newest first, optionally filtered."""
-    require_scope(ctx.actor, Scope.READ)
     query = scoped(ctx.actor, select(AiModel), AiModel.org_id)
     for column, value in ((AiModel.name, name), (AiModel.version, version)):
         if value is not None:
@@ -120,7 +124,6 @@ def list_models(
 
 def get_model(ctx: Context, model_id: str) -> ModelOut:
     """One model, if the caller may see it."""
-    require_scope(ctx.actor, Scope.READ)
     return model_out(ctx, visible_model(ctx, model_id))
 
 
@@ -154,7 +157,7 @@ def _add_history(ctx: Context, sub: Submission, source: State | None, reason: st
 def create_submission(ctx: Context, data: SubmissionCreate) -> SubmissionDetail:
     """Offer one of the caller's models for testing; the submission starts as a draft."""
     actor = ctx.actor
-    require_scope(actor, Scope.WRITE)
+    actor.require_scope(Scope.WRITE)
     model = visible_model(ctx, data.model_id, field="model_id")
     require_developer_writer(actor, model.org_id, "submit models")
     now = ctx.now()
@@ -167,8 +170,6 @@ def create_submission(ctx: Context, data: SubmissionCreate) -> SubmissionDetail:
         now=now,
         access_expires_at=expires,
     )
-    if expires <= now:
-        raise InvalidInput("access_expires_at is in the past", field="access_expires_at")
     scope = decide_scope(
         model.training_flop, model.declared_frontier, ctx.settings.scope_min_training_flop
     )
@@ -179,10 +180,6 @@ def create_submission(ctx: Context, data: SubmissionCreate) -> SubmissionDetail:
         planned_release_at=data.planned_release_at,
         access_granted_at=granted,
         access_expires_at=expires,
-        window_start=window.window_start,
-        report_due_at=window.report_due_at,
-        compressed_window=window.compressed,
-        warnings=list(window.warnings),
         in_scope=scope.in_scope,
         scope_reason=scope.reason,
         contacts=[c.model_dump() for c in data.contacts],
@@ -191,6 +188,7 @@ def create_submission(ctx: Context, data: SubmissionCreate) -> SubmissionDetail:
         created_at=now,
         updated_at=now,
     )
+    _apply_window(sub, window)
     ctx.session.add(sub)
     ctx.session.flush()
     for item in data.access_variants:
@@ -224,7 +222,6 @@ def list_submissions(
     limit: int = DEFAULT_LIMIT,
 ) -> Page[SubmissionSummary]:
     """Submissions the caller may see, newest first (summaries: one query, no related objects)."""
-    require_scope(ctx.actor, Scope.READ)
     query = scoped(ctx.actor, summary_query(), Submission.org_id)
     if state is not None:
         query = query.where(Submission.state == state.value)
@@ -242,7 +239,6 @@ def get_submission(ctx: Context, submission_id: str) -> SubmissionDetail:
 
 def due_submissions(ctx: Context, limit: int = 100) -> list[SubmissionSummary]:
     """Submissions that still owe a report, the nearest deadline first (overdue ones lead)."""
-    require_scope(ctx.actor, Scope.READ)
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
     query = scoped(ctx.actor, summary_query(), Submission.org_id).where(
@@ -266,7 +262,7 @@ def update_submission(ctx: Context, submission_id: str, data: SubmissionUpdate) 
     for name in sorted(given):
         if getattr(data, name) is None:
             raise InvalidInput(f"{name} cannot be null", field=name)
-    if State(sub.state) not in _EDITABLE_STATES:
+    if State(sub.state) not in EDITABLE_STATES:
         raise Conflict(f"a submission in state {sub.state} can no longer be changed", field="state")
     now = ctx.now()
     before = {
@@ -277,23 +273,8 @@ def update_submission(ctx: Context, submission_id: str, data: SubmissionUpdate) 
     }
     release = data.planned_release_at or sub.planned_release_at
     expires = data.access_expires_at or sub.access_expires_at
-    if data.access_expires_at is not None and data.access_expires_at <= now:
-        raise InvalidInput("access_expires_at is in the past", field="access_expires_at")
     if {"planned_release_at", "access_expires_at"} & given:
-        window = reschedule_window(
-            _policy(ctx),
-            current_window_start=sub.window_start,
-            planned_release_at=release,
-            access_granted_at=sub.access_granted_at,
-            now=now,
-            access_expires_at=expires,
-        )
-        sub.planned_release_at = release
-        sub.access_expires_at = expires
-        sub.window_start = window.window_start
-        sub.report_due_at = window.report_due_at
-        sub.compressed_window = window.compressed
-        sub.warnings = list(window.warnings)
+        _replan(ctx, sub, release=release, expires=expires)
     if data.contacts is not None:
         sub.contacts = [c.model_dump() for c in data.contacts]
     if data.declared_safeguards is not None:
@@ -313,6 +294,28 @@ def update_submission(ctx: Context, submission_id: str, data: SubmissionUpdate) 
     return submission_detail(ctx, sub)
 
 
+def _apply_window(sub: Submission, window: Window) -> None:
+    sub.window_start = window.window_start
+    sub.report_due_at = window.report_due_at
+    sub.compressed_window = window.compressed
+    sub.warnings = list(window.warnings)
+
+
+def _replan(ctx: Context, sub: Submission, *, release: datetime, expires: datetime) -> None:
+    """Recompute the window for a new release or access end; a window already open keeps its start."""
+    window = reschedule_window(
+        _policy(ctx),
+        current_window_start=sub.window_start,
+        planned_release_at=release,
+        access_granted_at=sub.access_granted_at,
+        now=ctx.now(),
+        access_expires_at=expires,
+    )
+    sub.planned_release_at = release
+    sub.access_expires_at = expires
+    _apply_window(sub, window)
+
+
 # --- the state machine ----------------------------------------------------------------------
 
 
@@ -322,16 +325,7 @@ def _enter(ctx: Context, sub: Submission, target: State, reason: str) -> None:
     now = ctx.now()
     if target is State.SUBMITTED:
         # Time has passed since the draft was written: the window must still be possible.
-        window = reschedule_window(
-            _policy(ctx),
-            current_window_start=sub.window_start,
-            planned_release_at=sub.planned_release_at,
-            access_granted_at=sub.access_granted_at,
-            now=now,
-            access_expires_at=sub.access_expires_at,
-        )
-        sub.window_start, sub.report_due_at = window.window_start, window.report_due_at
-        sub.compressed_window, sub.warnings = window.compressed, list(window.warnings)
+        _replan(ctx, sub, release=sub.planned_release_at, expires=sub.access_expires_at)
     sub.state = target.value
     sub.updated_at = now
     _add_history(ctx, sub, source, reason)
@@ -362,9 +356,15 @@ def transition(
     ctx: Context, submission_id: str, target: State, reason: str = ""
 ) -> SubmissionDetail:
     """Move a submission by request; illegal moves (and system-only ones) are a Conflict."""
-    actor = ctx.actor
     sub = visible_submission(ctx, submission_id, lock=True)
-    require_scope(actor, Scope.WRITE)
+    ctx.actor.require_scope(Scope.WRITE)
+    _move(ctx, sub, target, reason)
+    return submission_detail(ctx, sub)
+
+
+def _move(ctx: Context, sub: Submission, target: State, reason: str) -> None:
+    """Check that the caller may make this move now, then make it (`sub` is locked)."""
+    actor = ctx.actor
     source = State(sub.state)
     move = move_for(source, target)
     if move is None or (move.party is Party.SYSTEM and not actor.is_system):
@@ -383,29 +383,29 @@ def transition(
             field="to",
         )
     _enter(ctx, sub, target, reason)
-    return submission_detail(ctx, sub)
 
 
 def _system_move(ctx: Context, submission_id: str, target: State, reason: str) -> SubmissionDetail:
     if not ctx.actor.is_system:
         raise PermissionDenied(f"only the system sets {target.value}")
-    return transition(ctx, submission_id, target, reason)
+    sub = visible_submission(ctx, submission_id, lock=True)
+    # Repeating a system move (a second campaign starting) changes nothing.
+    if sub.state != target.value:
+        _move(ctx, sub, target, reason)
+    return submission_detail(ctx, sub)
 
 
 def mark_testing(
     ctx: Context, submission_id: str, reason: str = "first campaign started"
 ) -> SubmissionDetail:
     """The first campaign started (system only); later campaigns change nothing."""
-    sub = visible_submission(ctx, submission_id, lock=True)
-    if sub.state == State.TESTING.value and ctx.actor.is_system:
-        return submission_detail(ctx, sub)
     return _system_move(ctx, submission_id, State.TESTING, reason)
 
 
 def mark_report_issued(
     ctx: Context, submission_id: str, reason: str = "report issued"
 ) -> SubmissionDetail:
-    """The report was issued (system only)."""
+    """The report was issued (system only); issuing it again changes nothing."""
     return _system_move(ctx, submission_id, State.REPORT_ISSUED, reason)
 
 
@@ -420,7 +420,7 @@ def scan_deadlines(ctx: Context) -> list[str]:
     """
     if not (ctx.actor.is_system or ctx.actor.is_agency_staff):
         raise PermissionDenied("only the system or agency staff scan deadlines")
-    require_scope(ctx.actor, Scope.WRITE)
+    ctx.actor.require_scope(Scope.WRITE)
     now = ctx.now()
     due_col = Submission.report_due_at
     candidates = ctx.session.scalars(

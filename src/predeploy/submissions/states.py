@@ -35,6 +35,12 @@ FINAL_STATES: frozenset[State] = frozenset({State.CLOSED, State.WITHDRAWN, State
 # States in which the agency still owes a report: deadlines are tracked and notified for these.
 ACTIVE_STATES: frozenset[State] = frozenset({State.SUBMITTED, State.ACCEPTED, State.TESTING})
 
+# The window is closed, and no time is left, once the report is issued or the submission ended.
+ENDED_STATES: frozenset[State] = FINAL_STATES | {State.REPORT_ISSUED}
+
+# Until then the window can still change and the developer still edit the submission.
+EDITABLE_STATES: frozenset[State] = frozenset(State) - ENDED_STATES
+
 # States in which the agency may use the model's access keys.
 ACCESS_STATES: frozenset[State] = frozenset({State.ACCEPTED, State.TESTING})
 

@@ -10,24 +10,20 @@ from sqlalchemy import Row, Select, select
 from ..accounts.actor import Actor
 from ..accounts.models import Scope
 from ..runtime import Context
-from .models import AccessVariant, AiModel, Submission, SubmissionTransition
+from .models import AccessVariant, AiModel, Attachment, Submission, SubmissionTransition
 from .schemas import (
     AttachmentOut,
     Contact,
     ModelOut,
     SubmissionDetail,
-    SubmissionOut,
     SubmissionSummary,
     TransitionOut,
     VariantOut,
 )
 from .scope import decide_scope
-from .states import FINAL_STATES, Party, State, move_for, moves_from
+from .states import ENDED_STATES, Party, State, move_for, moves_from
 from .visibility import may_act_as
 from .window import days_remaining, window_state
-
-# The window is closed, and no time is left, once the report is issued or the submission ended.
-ENDED_STATES = FINAL_STATES | {State.REPORT_ISSUED}
 
 
 def model_out(ctx: Context, model: AiModel) -> ModelOut:
@@ -65,7 +61,7 @@ def _variant_out(variant: AccessVariant) -> VariantOut:
 
 def allowed_targets(actor: Actor, sub: Submission) -> list[State]:
     """States `actor` may move `sub` to by request (system-only moves are never listed)."""
-    if not (actor.is_system or Scope.WRITE in actor.scopes):
+    if not actor.holds(Scope.WRITE):
         return []
     return [
         m.target
@@ -74,23 +70,8 @@ def allowed_targets(actor: Actor, sub: Submission) -> list[State]:
     ]
 
 
-def submission_out(ctx: Context, sub: Submission) -> SubmissionOut:
-    """The submission as the caller sees it, with the window as of now."""
-    summary = _summary(ctx, sub, model_name=sub.model.name, model_version=sub.model.version)
-    return SubmissionOut(
-        **dict(summary),
-        access_granted_at=sub.access_granted_at,
-        access_expires_at=sub.access_expires_at,
-        warnings=sub.warnings,
-        scope_reason=sub.scope_reason,
-        access_variants=[_variant_out(v) for v in sub.variants],
-        contacts=[Contact.model_validate(c) for c in sub.contacts],
-        declared_safeguards=sub.declared_safeguards,
-        attachments=[
-            AttachmentOut.model_validate(a, from_attributes=True) for a in sub.attachments
-        ],
-        allowed_transitions=allowed_targets(ctx.actor, sub),
-    )
+def attachment_out(row: Attachment) -> AttachmentOut:
+    return AttachmentOut.model_validate(row, from_attributes=True)
 
 
 SUMMARY_COLUMNS = (
@@ -168,8 +149,20 @@ def submission_detail(ctx: Context, sub: Submission) -> SubmissionDetail:
                 created_at=row.created_at,
             )
         )
-    summary = submission_out(ctx, sub)
-    return SubmissionDetail.model_construct(**dict(summary), history=history)
+    summary = _summary(ctx, sub, model_name=sub.model.name, model_version=sub.model.version)
+    return SubmissionDetail(
+        **dict(summary),
+        access_granted_at=sub.access_granted_at,
+        access_expires_at=sub.access_expires_at,
+        warnings=sub.warnings,
+        scope_reason=sub.scope_reason,
+        access_variants=[_variant_out(v) for v in sub.variants],
+        contacts=[Contact.model_validate(c) for c in sub.contacts],
+        declared_safeguards=sub.declared_safeguards,
+        attachments=[attachment_out(a) for a in sub.attachments],
+        allowed_transitions=allowed_targets(ctx.actor, sub),
+        history=history,
+    )
 
 
 def iso(value: datetime) -> str:

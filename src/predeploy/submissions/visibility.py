@@ -18,12 +18,6 @@ from .models import AiModel, Submission
 from .states import Party
 
 
-def require_scope(actor: Actor, scope: Scope) -> None:
-    """Refuse a token that lacks `scope` (system actors hold every scope)."""
-    if not actor.is_system and scope not in actor.scopes:
-        raise PermissionDenied(f"this token lacks the '{scope.value}' scope")
-
-
 def sees_all(actor: Actor) -> bool:
     """Agency admins and evaluators, and the system, see every org's models and submissions."""
     return actor.is_system or actor.is_agency_staff
@@ -62,7 +56,7 @@ def may_act_as(actor: Actor, party: Party, org_id: str) -> bool:
 
 def require_developer_writer(actor: Actor, org_id: str, what: str) -> None:
     """Refuse anyone but the developer's submitters and admins (with a write-scope token)."""
-    require_scope(actor, Scope.WRITE)
+    actor.require_scope(Scope.WRITE)
     if not (actor.is_system or is_developer_writer(actor, org_id)):
         raise PermissionDenied(f"only the developer's submitters and admins {what}")
 
@@ -73,7 +67,6 @@ def visible_submission(ctx: Context, submission_id: str, *, lock: bool = False) 
     `lock` takes the row lock before reading (PostgreSQL), so that two concurrent changes of one
     submission run one after the other and the second sees the first's outcome.
     """
-    require_scope(ctx.actor, Scope.READ)
     query = scoped(ctx.actor, select(Submission), Submission.org_id)
     if lock:
         query = query.with_for_update(of=Submission).execution_options(populate_existing=True)

@@ -115,6 +115,8 @@ def plan_window(
     expires = None
     if access_expires_at is not None:
         expires = require_aware(access_expires_at, "access_expires_at")
+        if expires <= now:
+            raise InvalidInput("access_expires_at is in the past", field="access_expires_at")
         if expires <= window_start:
             raise InvalidInput(
                 "access_expires_at is not after the window opens: the model could never be tested",

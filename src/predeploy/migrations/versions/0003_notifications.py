@@ -43,11 +43,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("dedupe_key", name=op.f("uq_notification_events_dedupe_key")),
     )
     with op.batch_alter_table("notification_events", schema=None) as batch_op:
+        # Both match the list order (newest first by created_at, then id).
+        batch_op.create_index("ix_notification_events_created", ["created_at", "id"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_notification_events_created_at"), ["created_at"], unique=False
-        )
-        batch_op.create_index(
-            "ix_notification_events_org_created", ["org_id", "created_at"], unique=False
+            "ix_notification_events_org_created", ["org_id", "created_at", "id"], unique=False
         )
 
     op.create_table(
@@ -105,7 +104,9 @@ def upgrade() -> None:
             "ix_webhook_deliveries_due", ["status", "next_attempt_at"], unique=False
         )
         batch_op.create_index(
-            batch_op.f("ix_webhook_deliveries_subscription_id"), ["subscription_id"], unique=False
+            "ix_webhook_deliveries_subscription_created",
+            ["subscription_id", "created_at", "id"],
+            unique=False,
         )
 
     op.create_table(
@@ -122,14 +123,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("webhook_allowed_hosts")
-    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_subscription_id"))
-        batch_op.drop_index("ix_webhook_deliveries_due")
+    # Dropping a table drops its indexes.
     op.drop_table("webhook_deliveries")
-    with op.batch_alter_table("webhook_subscriptions", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_webhook_subscriptions_org_id"))
     op.drop_table("webhook_subscriptions")
-    with op.batch_alter_table("notification_events", schema=None) as batch_op:
-        batch_op.drop_index("ix_notification_events_org_created")
-        batch_op.drop_index(batch_op.f("ix_notification_events_created_at"))
     op.drop_table("notification_events")
