@@ -2,6 +2,7 @@
 
 from .accounts import models as accounts_models
 from .audit import models as audit_models
+from .campaigns import models as campaigns_models
 from .db import Base
 from .notifications import models as notifications_models
 from .submissions import models as submissions_models
@@ -11,6 +12,7 @@ metadata = Base.metadata
 __all__ = [
     "accounts_models",
     "audit_models",
+    "campaigns_models",
     "metadata",
     "notifications_models",
     "submissions_models",

@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from . import __version__
 from .accounts.api import router as accounts_router
 from .audit.api import router as audit_router
+from .campaigns.api import router as campaigns_router
+from .campaigns.plans_api import router as plans_router
 from .notifications.api import router as notifications_router
 from .runtime import Runtime
 from .submissions.api import ATTACHMENTS_PATH
@@ -104,6 +106,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         audit_router,
         notifications_router,
         submissions_router,
+        plans_router,
+        campaigns_router,
     ):
         app.include_router(router)
     app.add_middleware(

@@ -9,6 +9,8 @@ import typer
 
 from .accounts.cli import admin_app, db_app, orgs_app, tokens_app, users_app
 from .audit.cli import audit_app
+from .campaigns.cli import campaigns_app, worker
+from .campaigns.plans_cli import plans_app
 from .cli_support import JsonOption, console, fail, local_runtime, print_json, reported_errors
 from .migrate import upgrade
 from .notifications.cli import notifications_app, webhooks_app
@@ -34,6 +36,9 @@ app.add_typer(models_app, name="models")
 app.add_typer(submissions_app, name="submissions")
 app.command("submit")(submit)
 app.add_typer(suite_app, name="suite")
+app.add_typer(plans_app, name="plans")
+app.add_typer(campaigns_app, name="campaigns")
+app.command("worker")(worker)
 
 
 @app.command()
@@ -47,6 +52,12 @@ def serve(
         bool,
         typer.Option(help="Run the periodic jobs (checkpoints, deadlines, key expiry, webhooks)."),
     ] = True,
+    with_worker: Annotated[
+        bool,
+        typer.Option(
+            "--with-worker", help="Also run one campaign worker in this process (embedded default)."
+        ),
+    ] = False,
 ) -> None:
     """Run the API server (migrating the database first)."""
     from . import serving
@@ -58,6 +69,10 @@ def serve(
         upgrade(runtime.settings.resolved_database_url)
     if scheduler:
         Scheduler(runtime).start_thread()
+    if with_worker:
+        from .campaigns.worker import Worker
+
+        Worker(runtime).start_thread()
     console.print(f"predeploy serving on http://{host}:{port} (API docs at /api/docs)")
     serving.run("predeploy.server:app", host=host, port=port, workers=workers)
 

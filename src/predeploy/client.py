@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
+from urllib.parse import quote
 
-import httpx
+import httpx2
 
 __all__ = ["ApiError", "Client"]
 
@@ -39,6 +40,16 @@ class ApiError(Exception):
         self.field = field
 
 
+def _raise_api_error(response: httpx2.Response) -> NoReturn:
+    """Raise the ApiError an error answer carries (for routes that answer other than JSON)."""
+    try:
+        error = response.json()["error"]
+        code, message, field = error["code"], error["message"], error.get("field")
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(response.status_code, "http_error", response.text[:200], None) from None
+    raise ApiError(response.status_code, code, message, field)
+
+
 class Client:
     """A synchronous client for the predeploy HTTP API (`/api/v1`)."""
 
@@ -48,10 +59,10 @@ class Client:
         token: str | None = None,
         *,
         timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx2.BaseTransport | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(
+        self._http = httpx2.Client(
             base_url=base_url.rstrip("/") + "/api/v1",
             headers=headers,
             timeout=timeout,
@@ -149,6 +160,63 @@ class Client:
     def due_submissions(self) -> list[dict[str, Any]]:
         return self.request("GET", "/submissions/due")  # type: ignore[no-any-return]
 
+    # test plans
+    def import_plan(self, plan: str | dict[str, Any]) -> dict[str, Any]:
+        """Import a test plan: YAML text, or its fields as a dict (sent as JSON).
+
+        The answer's `created` is False when the latest version already had this content.
+        """
+        if isinstance(plan, str):
+            headers = {"Content-Type": "application/yaml"}
+            return self.request("POST", "/plans", content=plan.encode(), headers=headers)  # type: ignore[no-any-return]
+        return self.request("POST", "/plans", json=plan)  # type: ignore[no-any-return]
+
+    def list_plans(self) -> list[dict[str, Any]]:
+        """The latest version of every test plan."""
+        return self.request("GET", "/plans")  # type: ignore[no-any-return]
+
+    def get_plan(self, ref: str) -> dict[str, Any]:
+        """One plan version: `ref` is NAME (latest version), NAME@VERSION or a plan id."""
+        return self.request("GET", f"/plans/{quote(ref, safe='@')}")  # type: ignore[no-any-return]
+
+    def plan_versions(self, name: str) -> list[dict[str, Any]]:
+        """Every version of a plan, oldest first."""
+        return self.request("GET", f"/plans/{quote(name, safe='')}/versions")  # type: ignore[no-any-return]
+
+    def export_plan(self, ref: str) -> str:
+        """The plan as YAML text (importing it again changes nothing)."""
+        response = self._http.get(f"/plans/{quote(ref, safe='@')}/export")
+        if response.is_error:
+            _raise_api_error(response)
+        return response.text
+
     # audit
     def list_audit(self, **filters: Any) -> list[dict[str, Any]]:
         return list(self.paginate("/audit", **filters))
+
+    # campaigns
+    def start_campaign(self, submission_id: str, plan: str) -> dict[str, Any]:
+        """Queue a test plan against an accepted submission."""
+        body = {"submission_id": submission_id, "plan": plan}
+        result: dict[str, Any] = self.request("POST", "/campaigns", json=body)
+        return result
+
+    def list_campaigns(self, **filters: Any) -> list[dict[str, Any]]:
+        return list(self.paginate("/campaigns", **filters))
+
+    def get_campaign(self, campaign_id: str) -> dict[str, Any]:
+        """The campaign with its jobs, counts, errors and ETA."""
+        result: dict[str, Any] = self.request("GET", f"/campaigns/{quote(campaign_id)}")
+        return result
+
+    def cancel_campaign(self, campaign_id: str, reason: str = "") -> dict[str, Any]:
+        path = f"/campaigns/{quote(campaign_id)}/cancel"
+        result: dict[str, Any] = self.request("POST", path, json={"reason": reason})
+        return result
+
+    def campaign_results(self, campaign_id: str, model: str | None = None) -> list[dict[str, Any]]:
+        """One row per sample and epoch (agency staff only)."""
+        params = {"model": model} if model else {}
+        path = f"/campaigns/{quote(campaign_id)}/results"
+        result: list[dict[str, Any]] = self.request("GET", path, params=params)
+        return result

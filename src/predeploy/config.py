@@ -59,6 +59,51 @@ class Settings(BaseSettings):
     webhook_backoff_seconds: float = Field(default=30.0, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    artifact_store: str | None = Field(
+        default=None,
+        description="Where eval logs go: a directory or any fsspec URL Inspect accepts (e.g. "
+        "s3://bucket/predeploy); default: `artifacts` in the data dir.",
+    )
+    transcript_retention_days: float = Field(
+        default=365.0,
+        gt=0,
+        description="Transcripts and proofs of concept are deleted this long after the report.",
+    )
+    worker_lease_seconds: float = Field(
+        default=60.0, gt=0, description="A job whose worker stops heartbeating is claimed again."
+    )
+    worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    worker_poll_seconds: float = Field(
+        default=2.0, gt=0, description="How often an idle worker looks for a job."
+    )
+    job_max_attempts: int = Field(default=5, ge=1, le=100)
+    job_retry_backoff_seconds: float = Field(default=30.0, ge=0)
+    model_max_connections: int = Field(
+        default=16, ge=1, le=1000, description="Concurrent calls to one model endpoint per job."
+    )
+    model_attempt_timeout_seconds: float = Field(
+        default=300.0, gt=0, description="One model call longer than this is retried."
+    )
+    sample_error_retries: int = Field(
+        default=3, ge=0, le=20, description="Times a sample that errored is run again."
+    )
+    log_flush_samples: int = Field(
+        default=2,
+        ge=1,
+        le=1000,
+        description="Samples buffered before they are written to the eval log (what a re-claimed "
+        "job can resume from).",
+    )
+
+    @cached_property
+    def resolved_artifact_store(self) -> str:
+        """The artifact store: a local directory (absolute) or an fsspec URL."""
+        if self.artifact_store:
+            if "://" in self.artifact_store:
+                return self.artifact_store.rstrip("/")
+            return str(Path(self.artifact_store).resolve())
+        return str((self.data_dir / "artifacts").resolve())
+
     @cached_property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file in the data dir."""

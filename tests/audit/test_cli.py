@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -147,14 +147,14 @@ def test_unmigrated_database_exits_2(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 
 
 def test_list_reads_the_log_through_the_api(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    def forward(request: httpx.Request) -> httpx.Response:
+    def forward(request: httpx2.Request) -> httpx2.Response:
         answer = api.http.request(
             request.method, request.url.raw_path.decode(), headers=dict(request.headers)
         )
-        return httpx.Response(answer.status_code, content=answer.content)
+        return httpx2.Response(answer.status_code, content=answer.content)
 
     def client(server: str | None, token: str | None) -> Client:
-        return Client(server or "", token, transport=httpx.MockTransport(forward))
+        return Client(server or "", token, transport=httpx2.MockTransport(forward))
 
     monkeypatch.setattr(audit_cli, "remote_client", client)
     remote = ["--server", "http://predeploy.test", "--token", api.agency_admin.token]

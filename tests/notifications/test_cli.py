@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
+import httpx2
 import pytest
 from typer.testing import CliRunner
 
@@ -65,18 +65,18 @@ def receiver() -> Iterator[Receiver]:
 def remote(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """Point the remote commands' SDK client at the test app (no network)."""
 
-    def forward(request: httpx.Request) -> httpx.Response:
+    def forward(request: httpx2.Request) -> httpx2.Response:
         answer = world.api.http.request(
             request.method,
             request.url.raw_path.decode(),
             content=request.content,
             headers=dict(request.headers),
         )
-        return httpx.Response(answer.status_code, content=answer.content)
+        return httpx2.Response(answer.status_code, content=answer.content)
 
     def client(server: str | None, token: str | None) -> Client:
         assert server == "http://predeploy.test"
-        return Client(server, token, transport=httpx.MockTransport(forward))
+        return Client(server, token, transport=httpx2.MockTransport(forward))
 
     monkeypatch.setattr(notifications_cli, "remote_client", client)
 

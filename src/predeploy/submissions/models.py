@@ -64,6 +64,9 @@ class Submission(Base):
     window_start: Mapped[datetime]
     report_due_at: Mapped[datetime]
     compressed_window: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set by campaigns: the running plans' estimated time exceeds the time left to the deadline.
+    at_risk: Mapped[bool] = mapped_column(Boolean, default=False)
+    at_risk_reason: Mapped[str] = mapped_column(Text, default="")
     warnings: Mapped[list[str]]
     in_scope: Mapped[bool] = mapped_column(Boolean)
     scope_reason: Mapped[str] = mapped_column(String(300))

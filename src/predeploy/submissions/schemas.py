@@ -225,6 +225,9 @@ class SubmissionSummary(BaseModel):
     days_remaining: float | None = Field(description="Until the report is due; null once ended.")
     window_state: WindowState
     compressed_window: bool
+    at_risk: bool = Field(
+        description="The test plans still to run are estimated to need more than the time left."
+    )
     in_scope: bool
     created_at: datetime
     updated_at: datetime
@@ -236,6 +239,7 @@ class SubmissionDetail(SubmissionSummary):
     access_granted_at: datetime
     access_expires_at: datetime
     warnings: list[str]
+    at_risk_reason: str
     scope_reason: str
     access_variants: list[VariantOut]
     contacts: list[Contact]

@@ -339,6 +339,11 @@ def _enter(ctx: Context, sub: Submission, target: State, reason: str) -> None:
         detail={"from": source.value, "to": target.value},
     )
     if target in FINAL_STATES:
+        # Campaigns import submissions, so the dependency is resolved late; both changes commit
+        # with the move, and from then on no runner starts another model call.
+        from ..campaigns.service import cancel_for_submission
+
+        cancel_for_submission(ctx, sub, target)
         access.destroy_keys(ctx, sub, reason=target.value)
     if target is State.ACCEPTED:
         emit(

@@ -1,0 +1,150 @@
+"""Result ingest: one row per sample and epoch, read from a job's Inspect logs.
+
+Only what Inspect has flushed to a log is read; a row, once stored, is final (inserts skip keys
+already present, so ingesting twice, or from two logs of one resumed job, stores each sample once).
+While a job runs, errored samples are left for later (Inspect may still run them again); the final
+ingest stores them with their error class, and without a score: an infrastructure failure says
+nothing about the model.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from inspect_ai.log import (
+    EvalSampleSummary,
+    list_eval_logs,
+    read_eval_log_sample,
+    read_eval_log_sample_summaries,
+)
+from inspect_ai.scorer import value_to_float
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from ..db import new_id
+from ..runtime import Context
+from ._queue import Claim
+from .models import SampleResult
+from .schemas import ErrorClass
+
+ANSWER_MAX_CHARS = 20_000
+
+_SANDBOX_ERROR = re.compile(
+    r"SandboxSetupError|SandboxUnavailableError|SandboxEnvironment|sandbox", re.IGNORECASE
+)
+_SCORER_FRAME = re.compile(r"inspect_ai/scorer/|_grading\.py|in score\b|scorer", re.IGNORECASE)
+
+
+def classify_error(message: str, traceback: str) -> ErrorClass:
+    """Which part of the harness failed: the sandbox, the scorer, or (default) the model call.
+
+    The agent loop's only other moving part is the model endpoint, so an error that is neither a
+    sandbox's nor the scorer's is counted as a model error.
+    """
+    last_line = traceback.strip().splitlines()[-1] if traceback.strip() else ""
+    if _SANDBOX_ERROR.search(message) or _SANDBOX_ERROR.search(last_line):
+        return ErrorClass.SANDBOX_ERROR
+    if _SCORER_FRAME.search(traceback):
+        return ErrorClass.SCORER_ERROR
+    return ErrorClass.MODEL_ERROR
+
+
+def _score(summary: EvalSampleSummary) -> tuple[float | None, Any, str | None]:
+    if not summary.scores:
+        return None, None, None
+    score = next(iter(summary.scores.values()))
+    try:
+        numeric: float | None = value_to_float()(score.value)
+    except (ValueError, TypeError):
+        numeric = None
+    answer = score.answer[:ANSWER_MAX_CHARS] if score.answer is not None else None
+    return numeric, score.value, answer
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _row(
+    claim: Claim, log_path: str, summary: EvalSampleSummary, attempt: int, now: Any
+) -> dict[str, Any]:
+    usage = list(summary.model_usage.values())
+    metadata = summary.metadata or {}
+    error_class = ErrorClass.NONE
+    error_message = ""
+    score, score_value, answer = _score(summary)
+    if summary.error is not None:
+        sample = read_eval_log_sample(log_path, summary.id, summary.epoch)
+        traceback = sample.error.traceback if sample.error else ""
+        error_class = classify_error(summary.error, traceback)
+        error_message = summary.error[:4000]
+        score, score_value = None, None
+    elif summary.limit is not None:
+        error_class = ErrorClass.LIMIT_REACHED
+        error_message = f"{summary.limit} limit reached"
+    return {
+        "campaign_id": claim.campaign_id,
+        "job_id": claim.job_id,
+        "item_index": claim.item_index,
+        "task": claim.task,
+        "sample_id": str(summary.id),
+        "epoch": summary.epoch,
+        "model_label": claim.model_label,
+        "model": claim.spec["model"],
+        "family": metadata.get("family") if isinstance(metadata.get("family"), str) else None,
+        "category": metadata.get("category") if isinstance(metadata.get("category"), str) else None,
+        "level": _int(metadata.get("level")),
+        "seed": _int(metadata.get("seed")),
+        "score": score,
+        "score_value": score_value,
+        "answer": answer,
+        "input_tokens": sum(u.input_tokens for u in usage),
+        "output_tokens": sum(u.output_tokens for u in usage),
+        "total_tokens": sum(u.total_tokens for u in usage),
+        "total_time": summary.total_time,
+        "working_time": summary.working_time,
+        "error_class": error_class.value,
+        "error_message": error_message,
+        "attempt": attempt,
+        "ingested_at": now,
+    }
+
+
+def ingest(ctx: Context, claim: Claim, *, final: bool) -> int:
+    """Store the samples of `claim`'s logs not stored yet; returns how many rows were added."""
+    existing: set[tuple[str, int]] = {
+        (sample_id, epoch)
+        for sample_id, epoch in ctx.session.execute(
+            select(SampleResult.sample_id, SampleResult.epoch).where(
+                SampleResult.campaign_id == claim.campaign_id,
+                SampleResult.item_index == claim.item_index,
+                SampleResult.model_label == claim.model_label,
+            )
+        )
+    }
+    try:
+        logs = list_eval_logs(claim.log_dir, recursive=False)
+    except FileNotFoundError:
+        return 0
+    now = ctx.now()
+    rows: list[dict[str, Any]] = []
+    # Oldest first: a resumed job's new log repeats the samples it reused from the old one.
+    for info in sorted(logs, key=lambda i: i.mtime or 0):
+        for summary in read_eval_log_sample_summaries(info):
+            key = (str(summary.id), summary.epoch)
+            if key in existing or (not summary.completed and summary.error is None):
+                continue
+            if summary.error is not None and not final:
+                continue
+            rows.append(_row(claim, info.name, summary, claim.attempt, now))
+            existing.add(key)
+    if not rows:
+        return 0
+    insert = pg_insert if ctx.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    for row in rows:
+        ctx.session.execute(
+            insert(SampleResult).values(id=new_id(), **row).on_conflict_do_nothing()
+        )
+    return len(rows)

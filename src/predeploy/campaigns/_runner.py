@@ -1,0 +1,291 @@
+"""The job runner: one child process per job attempt, running Inspect's `eval_set`.
+
+The worker starts it with `python -m predeploy.campaigns._runner --events-fd N` and writes one JSON
+line per job to its standard input: the job's spec, its log dir, the database URL and the model's
+API key. The key lives only in this process's memory and in the model client Inspect builds from it.
+Jobs run one at a time; the process stays for the next one, so Inspect starts once per worker.
+A job that must stop is stopped by killing the process (the worker starts a new one), and a dead
+worker takes its runner with it (PR_SET_PDEATHSIG).
+
+Two hooks guard and report the run:
+- a *gate* before every model call (each retry included) re-reads the job, campaign and
+  submission: once a withdrawal, cancellation, take-over or access expiry has committed, no new
+  request reaches the model; the runner reports it and waits to be killed;
+- every sample start is written to the database before the sample runs, so that a later attempt
+  can count the samples it runs again.
+Progress (samples started and ended, retried model failures) goes to the worker as JSON lines on
+the events pipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+import anyio
+from inspect_ai import eval_set
+from inspect_ai.hooks import (
+    BeforeModelGenerate,
+    Hooks,
+    ModelRetry,
+    SampleEnd,
+    SampleStart,
+    TaskStart,
+    hooks,
+)
+from inspect_ai.model import GenerateConfig, get_model
+from inspect_ai.solver import SolverSpec
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from ..db import make_engine
+from ..submissions.models import Submission
+from ._queue import refusal
+from .models import Campaign, Job
+from .models import SampleStart as SampleStartRow
+from .schemas import CampaignState, JobState
+
+
+@dataclass
+class RunnerJob:
+    """The job this process runs, as the hooks need it."""
+
+    job_id: str
+    attempt: int
+    owner: str
+    engine: Engine
+    clock_offset: timedelta
+    events: TextIO
+    gate_closed: str | None = None
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.clock_offset
+
+    def emit(self, event: dict[str, Any]) -> None:
+        self.events.write(json.dumps(event) + "\n")
+        self.events.flush()
+
+    def gate(self) -> str | None:
+        """Why no model call may start now (None: it may)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(
+                    Job.state,
+                    Job.lease_owner,
+                    Job.attempts,
+                    Campaign.state.label("campaign_state"),
+                    Submission.state.label("submission_state"),
+                    Submission.access_expires_at,
+                    Submission.report_due_at,
+                )
+                .join(Campaign, Campaign.id == Job.campaign_id)
+                .join(Submission, Submission.id == Campaign.submission_id)
+                .where(Job.id == self.job_id)
+            ).first()
+        if row is None:
+            return "the job no longer exists"
+        if (
+            row.state != JobState.RUNNING.value
+            or row.lease_owner != self.owner
+            or row.attempts != self.attempt
+        ):
+            return "the job was cancelled or taken over"
+        if row.campaign_state != CampaignState.RUNNING.value:
+            return f"the campaign is {row.campaign_state}"
+        view = _SubmissionView(row.submission_state, row.access_expires_at, row.report_due_at)
+        return refusal(view, self.now())
+
+    def record_start(self, sample_id: str, epoch: int) -> None:
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        statement = (
+            insert(SampleStartRow)
+            .values(
+                job_id=self.job_id,
+                attempt=self.attempt,
+                sample_id=sample_id,
+                epoch=epoch,
+                started_at=self.now(),
+            )
+            .on_conflict_do_nothing()
+        )
+        with self.engine.begin() as conn:
+            conn.execute(statement)
+
+
+@dataclass
+class _SubmissionView:
+    """The three columns `refusal` reads, without loading the ORM object."""
+
+    state: str
+    access_expires_at: datetime
+    report_due_at: datetime
+
+
+_current: RunnerJob | None = None
+
+
+@hooks(name="predeploy-job", description="predeploy: gate model calls, record sample starts.")
+class JobHooks(Hooks):
+    """Active only inside a job runner (see the module docstring)."""
+
+    def enabled(self) -> bool:
+        return _current is not None
+
+    async def on_task_start(self, data: TaskStart) -> None:
+        assert _current is not None
+        samples = data.spec.dataset.samples
+        epochs = data.spec.config.epochs or 1
+        if samples is not None:
+            _current.emit({"type": "task_start", "samples": samples * epochs})
+
+    async def on_sample_start(self, data: SampleStart) -> None:
+        assert _current is not None
+        job = _current
+        sample_id, epoch = str(data.summary.id), data.summary.epoch
+        await anyio.to_thread.run_sync(job.record_start, sample_id, epoch)
+        job.emit({"type": "sample_start", "id": sample_id, "epoch": epoch})
+
+    async def on_sample_end(self, data: SampleEnd) -> None:
+        assert _current is not None
+        sample = data.sample
+        _current.emit(
+            {
+                "type": "sample_end",
+                "id": str(sample.id),
+                "epoch": sample.epoch,
+                "error": sample.error is not None,
+            }
+        )
+
+    async def on_before_model_generate(self, data: BeforeModelGenerate) -> None:
+        assert _current is not None
+        job = _current
+        why = job.gate_closed or await anyio.to_thread.run_sync(job.gate)
+        if why is None:
+            return
+        if job.gate_closed is None:
+            job.gate_closed = why
+            job.emit({"type": "gate_closed", "reason": why})
+        # Hooks cannot veto a call (Inspect catches their exceptions), so the call waits here
+        # until the worker kills this process.
+        await anyio.sleep_forever()
+
+    async def on_model_retry(self, data: ModelRetry) -> None:
+        assert _current is not None
+        _current.emit(
+            {
+                "type": "retry",
+                "exception_type": data.exception_type,
+                "status_code": data.status_code,
+            }
+        )
+
+
+def run(payload: dict[str, Any], events: TextIO) -> bool:
+    """Run the job described by `payload`; returns whether `eval_set` finished every task."""
+    global _current
+    _current = None
+    spec: dict[str, Any] = payload["spec"]
+    engine = make_engine(payload["database_url"], pool_size=2, max_overflow=2)
+    _current = RunnerJob(
+        job_id=payload["job_id"],
+        attempt=payload["attempt"],
+        owner=payload["owner"],
+        engine=engine,
+        clock_offset=timedelta(seconds=payload["clock_offset_seconds"]),
+        events=events,
+    )
+    options: dict[str, Any] = payload["options"]
+    elicitation: dict[str, Any] = spec["elicitation"]
+    limits: dict[str, Any] = spec["limits"]
+    config = GenerateConfig(
+        max_connections=options["max_connections"],
+        attempt_timeout=int(options["attempt_timeout"]),
+        system_message=elicitation.get("system_prompt"),
+    )
+    model = get_model(
+        spec["model"],
+        base_url=spec.get("base_url"),
+        api_key=payload.get("api_key"),
+        config=config,
+        memoize=False,
+    )
+    payload.pop("api_key", None)
+    task_args = dict(spec["task_args"])
+    if elicitation.get("attempts", 1) != 1:
+        task_args.setdefault("attempts", elicitation["attempts"])
+    agent = elicitation.get("agent")
+    try:
+        success, _ = eval_set(
+            tasks=spec["task"],
+            task_args=task_args,
+            model=model,
+            log_dir=payload["log_dir"],
+            solver=SolverSpec(agent) if agent else None,
+            sandbox=spec.get("sandbox"),
+            epochs=spec["epochs"],
+            message_limit=limits.get("messages"),
+            token_limit=limits.get("tokens"),
+            time_limit=limits.get("time"),
+            cost_limit=limits.get("cost"),
+            retry_attempts=options["task_retries"],
+            retry_wait=1,
+            retry_on_error=options["sample_error_retries"],
+            fail_on_error=False,
+            log_buffer=options["log_flush_samples"],
+            max_samples=options["max_samples"],
+            max_tasks=1,
+            display="none",
+            log_level="warning",
+            log_format="eval",
+        )
+    finally:
+        _current = None
+        engine.dispose()
+    return success
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to kill this process when the worker that started it dies."""
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() == 1:
+        os._exit(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events-fd", type=int, required=True)
+    args = parser.parse_args()
+    _die_with_parent()
+    # Logs and Inspect's sample buffers hold transcripts and exploits: this user's only.
+    os.umask(0o077)
+    with os.fdopen(args.events_fd, "w", buffering=1) as events:
+        # One job per line, one after the other, for as long as the worker keeps this process:
+        # Inspect's start-up (seconds of imports) is paid once, not per job.
+        for line in sys.stdin:
+            payload = json.loads(line)
+            try:
+                success = run(payload, events)
+            except Exception as exc:  # reported to the worker, which decides on a retry
+                done = {"type": "done", "success": False, "error": f"{type(exc).__name__}: {exc}"}
+            else:
+                done = {"type": "done", "success": success}
+            finally:
+                payload.clear()
+            events.write(json.dumps(done) + "\n")
+            events.flush()
+
+
+if __name__ == "__main__":
+    main()
