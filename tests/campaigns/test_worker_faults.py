@@ -57,7 +57,7 @@ def test_a_worker_killed_mid_job_leaves_nothing_lost_or_stored_twice(
         for r in workers.results(runtime, campaign["id"])
     }
     # The killed worker's runner dies with it (PR_SET_PDEATHSIG): nothing goes on in the background.
-    workers.wait_for(lambda: not workers.runner_pids(), timeout=10, what="the runner to die")
+    workers.wait_for(lambda: not workers.runner_pids(runtime), timeout=10, what="the runner to die")
 
     second = workers.start_worker(env, log, "--exit-when-idle")
     assert second.wait(timeout=300) == 0, log.read_text()

@@ -70,17 +70,19 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def runner_pids() -> set[int]:
-    """Job runner processes on this machine."""
+def runner_pids(runtime: Runtime) -> set[int]:
+    """Job runner processes working for `runtime`'s data dir (other tests may run their own)."""
+    marker = str(runtime.settings.data_dir.resolve()).encode()
     pids = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes()
         except OSError:
             continue
-        if RUNNER_MODULE.encode() in cmdline:
+        if RUNNER_MODULE.encode() in cmdline and marker in environ:
             pids.add(int(entry.name))
     return pids
 

@@ -33,6 +33,7 @@ from inspect_ai.hooks import (
     BeforeModelGenerate,
     Hooks,
     ModelRetry,
+    SampleAttemptEnd,
     SampleEnd,
     SampleStart,
     TaskStart,
@@ -129,6 +130,9 @@ class _SubmissionView:
 
 _current: RunnerJob | None = None
 
+# Inspect providers built on the OpenAI client (which retries on its own unless told not to).
+OPENAI_CLIENT_PROVIDERS = frozenset({"openai", "openai-api"})
+
 
 @hooks(name="predeploy-job", description="predeploy: gate model calls, record sample starts.")
 class JobHooks(Hooks):
@@ -176,6 +180,13 @@ class JobHooks(Hooks):
         # until the worker kills this process.
         await anyio.sleep_forever()
 
+    async def on_sample_attempt_end(self, data: SampleAttemptEnd) -> None:
+        # Failures Inspect does not retry per call (a malformed reply) fail the sample attempt,
+        # which `retry_on_error` runs again: report them as retried failures too.
+        assert _current is not None
+        if data.error is not None and data.will_retry:
+            _current.emit({"type": "sample_retry", "error": data.error.message})
+
     async def on_model_retry(self, data: ModelRetry) -> None:
         assert _current is not None
         _current.emit(
@@ -209,12 +220,18 @@ def run(payload: dict[str, Any], events: TextIO) -> bool:
         attempt_timeout=int(options["attempt_timeout"]),
         system_message=elicitation.get("system_prompt"),
     )
+    model_args: dict[str, Any] = {}
+    if spec["model"].split("/", 1)[0] in OPENAI_CLIENT_PROVIDERS:
+        # Inspect retries failed calls itself (with backoff, and through the retry hook that
+        # classifies them); the OpenAI client's own silent retries would hide them.
+        model_args["max_retries"] = 0
     model = get_model(
         spec["model"],
         base_url=spec.get("base_url"),
         api_key=payload.get("api_key"),
         config=config,
         memoize=False,
+        **model_args,
     )
     payload.pop("api_key", None)
     task_args = dict(spec["task_args"])
@@ -268,6 +285,10 @@ def main() -> None:
     parser.add_argument("--events-fd", type=int, required=True)
     args = parser.parse_args()
     _die_with_parent()
+    # jsonschema (which Inspect uses to check tool-call arguments) imports rfc3987_syntax when it
+    # is installed (here: through the SBOM tooling), and that compiles 39 grammars, about 7 s of
+    # CPU, for an "iri" format check that nothing here uses. Without it jsonschema skips that check.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     # Logs and Inspect's sample buffers hold transcripts and exploits: this user's only.
     os.umask(0o077)
     with os.fdopen(args.events_fd, "w", buffering=1) as events:
@@ -278,7 +299,9 @@ def main() -> None:
             try:
                 success = run(payload, events)
             except Exception as exc:  # reported to the worker, which decides on a retry
-                done = {"type": "done", "success": False, "error": f"{type(exc).__name__}: {exc}"}
+                task = payload.get("spec", {}).get("task", "?")
+                error = f"task {task}: {type(exc).__name__}: {exc}"
+                done = {"type": "done", "success": False, "error": error}
             else:
                 done = {"type": "done", "success": success}
             finally:

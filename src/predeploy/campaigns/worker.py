@@ -51,8 +51,8 @@ class WorkerBusy(PredeployError):
 
 
 def classify_retry(exception_type: str | None, status_code: int | None) -> str:
-    """The class of a model-call failure that Inspect retried."""
-    name = (exception_type or "").lower()
+    """The class of a model-call failure that Inspect retried (by exception name or message)."""
+    name = (exception_type or "").lower().replace(" ", "")
     if status_code == 429 or "ratelimit" in name:
         return "rate_limit"
     if status_code is not None and status_code >= 500:
@@ -61,7 +61,7 @@ def classify_retry(exception_type: str | None, status_code: int | None) -> str:
         return "timeout"
     if "json" in name or "decode" in name or "validation" in name:
         return "malformed_response"
-    if "connect" in name or "protocol" in name or "read" in name:
+    if "connect" in name or "protocol" in name or "incomplete" in name:
         return "connection"
     return "other"
 
@@ -187,8 +187,10 @@ class _Attempt:
             self.running.add(key)
         elif kind == "sample_end":
             self.running.discard(key)
-        elif kind == "retry":
-            cls = classify_retry(event.get("exception_type"), event.get("status_code"))
+        elif kind in ("retry", "sample_retry"):
+            cls = classify_retry(
+                event.get("exception_type") or event.get("error"), event.get("status_code")
+            )
             counts = self.progress.retried_failures
             counts[cls] = counts.get(cls, 0) + 1
         elif kind == "gate_closed":
