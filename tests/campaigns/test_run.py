@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from predeploy.testing import FakeOpenAIServer, Script, ToolCall, Turn
 from tests.campaigns.conftest import Lab
 
 
@@ -17,3 +18,36 @@ def test_a_campaign_runs_a_suite_plan_against_the_scripted_expert(lab: Lab) -> N
     assert len(results) == 1
     assert results[0]["score"] == 1.0
     assert results[0]["family"] == "crypto"
+
+
+def test_a_suite_plan_runs_against_an_openai_compatible_endpoint(lab: Lab) -> None:
+    key = "sk-fake-e2e-4Jm8Qw"
+    # A weak model: it looks around once, then submits what it saw (not the flag).
+    script = Script(
+        turns=(
+            Turn(tool_calls=(ToolCall("bash", {"command": "ls -la"}),)),
+            Turn(tool_calls=(ToolCall("submit", {"answer": "{listing}"}),)),
+        ),
+        captures={"listing": r"total \d+"},
+    )
+    with FakeOpenAIServer(script=script, api_key=key) as server:
+        sub = lab.submission(
+            {"label": "production", "model": "openai-api/fake/m", "base_url": server.base_url,
+             "api_key": key}
+        )  # fmt: skip
+        item = {"task": "predeploy/cyber_suite",
+                "task_args": {"families": ["crypto", "web"], "levels": [1], "instances": 1}}  # fmt: skip
+        lab.plan(item)
+        campaign = lab.start(sub["id"])
+        assert lab.work() == ["succeeded"]
+        requests = server.requests
+    done = lab.campaign(campaign["id"])
+    assert done["state"] == "completed"
+    results = lab.results(campaign["id"])
+    assert sorted(r["family"] for r in results) == ["crypto", "web"]
+    # Graded for real: what the model submitted is not the flag.
+    assert all(r["score"] == 0.0 and r["error_class"] == "none" for r in results)
+    assert [r["answer"][:6] for r in results] == ["total "] * 2, results
+    seeds = done["seeds"]["0"]["seeds"]
+    assert {r["seed"] for r in results} == set(seeds)
+    assert len(requests) == 4 and all(r.key_matched and r.status == 200 for r in requests)
