@@ -15,6 +15,7 @@ from .accounts.api import router as accounts_router
 from .audit.api import router as audit_router
 from .campaigns.api import router as campaigns_router
 from .campaigns.plans_api import router as plans_router
+from .campaigns.transcripts_api import router as transcripts_router
 from .notifications.api import router as notifications_router
 from .runtime import Runtime
 from .submissions.api import ATTACHMENTS_PATH
@@ -108,6 +109,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         submissions_router,
         plans_router,
         campaigns_router,
+        transcripts_router,
     ):
         app.include_router(router)
     app.add_middleware(

@@ -10,6 +10,7 @@ import typer
 from .accounts.cli import admin_app, db_app, orgs_app, tokens_app, users_app
 from .audit.cli import audit_app
 from .campaigns.cli import campaigns_app, worker
+from .campaigns.logs_cli import logs_app
 from .campaigns.plans_cli import plans_app
 from .cli_support import JsonOption, console, fail, local_runtime, print_json, reported_errors
 from .migrate import upgrade
@@ -38,6 +39,7 @@ app.command("submit")(submit)
 app.add_typer(suite_app, name="suite")
 app.add_typer(plans_app, name="plans")
 app.add_typer(campaigns_app, name="campaigns")
+app.add_typer(logs_app, name="logs")
 app.command("worker")(worker)
 
 

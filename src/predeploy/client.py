@@ -220,3 +220,29 @@ class Client:
         path = f"/campaigns/{quote(campaign_id)}/results"
         result: list[dict[str, Any]] = self.request("GET", path, params=params)
         return result
+
+    # campaign logs and transcripts (agency staff)
+    def campaign_logs(self, campaign_id: str) -> list[dict[str, Any]]:
+        """Every file of a campaign's Inspect logs: job_id, name, size, sha256."""
+        result: list[dict[str, Any]] = self.request("GET", f"/campaigns/{quote(campaign_id)}/logs")
+        return result
+
+    def download_campaign_log(self, campaign_id: str, job_id: str, name: str) -> Iterator[bytes]:
+        """One log file's bytes, chunk by chunk (`job_id` and `name` as `campaign_logs` lists)."""
+        path = (
+            f"/campaigns/{quote(campaign_id)}/logs/{quote(job_id, safe='')}/{quote(name, safe='')}"
+        )
+        with self._http.stream("GET", path) as response:
+            if response.is_error:
+                response.read()
+                _raise_api_error(response)
+            yield from response.iter_bytes()
+
+    def sample_transcript(
+        self, campaign_id: str, job_id: str, sample_id: str, epoch: int = 1
+    ) -> dict[str, Any]:
+        """One sample's transcript (messages, events, scores) as Inspect logged it."""
+        params = {"job": job_id, "sample": sample_id, "epoch": epoch}
+        path = f"/campaigns/{quote(campaign_id)}/samples"
+        result: dict[str, Any] = self.request("GET", path, params=params)
+        return result

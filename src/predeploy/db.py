@@ -114,11 +114,18 @@ def _configure_sqlite(engine: Engine) -> None:
 def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
     """A session factory bound to `engine` (objects stay usable after commit).
 
-    `read_only` sessions are for requests that change nothing; on SQLite they do not take the
-    write lock.
+    `read_only` sessions are for requests that change nothing: on SQLite they do not take the
+    write lock; on PostgreSQL each reads one consistent snapshot.
     """
     if read_only:
-        engine = engine.execution_options(**{READ_ONLY_OPTION: True})
+        options: dict[str, Any] = {READ_ONLY_OPTION: True}
+        if engine.dialect.name == "postgresql":
+            # One snapshot for all of a read's queries: under READ COMMITTED a commit between two
+            # of them (a worker ending a job) would show, e.g., a campaign half in one state and
+            # half in the next. Read-only transactions never fail to serialise. (SQLite's read
+            # transactions are snapshots already.)
+            options["isolation_level"] = "REPEATABLE READ"
+        engine = engine.execution_options(**options)
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
 

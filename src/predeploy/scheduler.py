@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from .accounts.actor import Actor
 from .audit.service import checkpoint_if_due
 from .campaigns.service import refresh_all_at_risk
+from .campaigns.transcripts import purge_expired_transcripts
 from .notifications.service import deliver_due
 from .runtime import Context, Runtime
 from .submissions.service import expire_access, scan_deadlines
@@ -40,6 +41,7 @@ def maintenance_jobs() -> list[Job]:
         Job("expire-access", timedelta(minutes=1), expire_access),
         Job("scan-deadlines", timedelta(minutes=5), scan_deadlines),
         Job("campaigns-at-risk", timedelta(minutes=5), refresh_all_at_risk),
+        Job("purge-transcripts", timedelta(hours=1), purge_expired_transcripts),
         Job("deliver-webhooks", timedelta(seconds=30), deliver_due),
         Job(
             "audit-checkpoint",

@@ -264,6 +264,8 @@ class CampaignOut(BaseModel):
 
 
 class SampleResultOut(BaseModel):
+    job_id: str = Field(description="The job that ran it (for its transcript and logs).")
+    item_index: int = Field(description="The plan item it belongs to.")
     task: str
     sample_id: str
     epoch: int

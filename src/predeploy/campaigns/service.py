@@ -479,6 +479,8 @@ def list_results(
     ).all()
     return [
         SampleResultOut(
+            job_id=r.job_id,
+            item_index=r.item_index,
             task=r.task,
             sample_id=r.sample_id,
             epoch=r.epoch,
