@@ -245,7 +245,15 @@ class Worker:
         with self.exclusive():
             try:
                 while not self.stop.is_set():
-                    outcome = self.run_once()
+                    try:
+                        outcome = self.run_once()
+                    except Exception:
+                        # The database or the store is down: the job's lease runs out and it
+                        # is claimed again; this worker tries again after a pause.
+                        log.exception("worker %s: a job attempt failed", self.worker_id)
+                        self.close()
+                        self.stop.wait(self.runtime.settings.worker_poll_seconds)
+                        continue
                     if outcome.outcome == "idle":
                         if exit_when_idle:
                             break
@@ -386,9 +394,19 @@ class Worker:
         with self.runtime.unit(self._actor()) as ctx:
             why = heartbeat(ctx, claim, self.worker_id, self._lease, attempt.progress)
         if why is None:
-            with self.runtime.unit(self._actor()) as ctx:
-                ingest(ctx, claim, final=False)
+            self._ingest(claim, final=False)
         return why
+
+    def _ingest(self, claim: Claim, *, final: bool) -> str | None:
+        """Ingest in a transaction of its own; returns why it failed (a log being written, a
+        store that is down), in which case the next heartbeat or the job's end tries again."""
+        try:
+            with self.runtime.unit(self._actor()) as ctx:
+                ingest(ctx, claim, final=final)
+        except Exception as exc:
+            log.warning("ingest of job %s failed: %r", claim.job_id, exc)
+            return f"ingest failed: {type(exc).__name__}: {exc}"
+        return None
 
     def _conclude(self, attempt: _Attempt) -> WorkerOutcome:
         claim, progress = attempt.claim, attempt.progress
@@ -399,13 +417,16 @@ class Worker:
         with self.runtime.unit(self._actor()) as ctx:
             job = ctx.session.get_one(Job, claim.job_id)
             last_attempt = job.attempts >= settings.job_max_attempts
-            ingest(ctx, claim, final=succeeded or last_attempt)
+        ingest_error = self._ingest(claim, final=succeeded or last_attempt)
+        if ingest_error is not None:
+            # The samples are in the log: another attempt resumes from it and ingests them.
+            attempt.runner_error, succeeded = ingest_error, False
         if succeeded:
             self._finish(claim, JobState.SUCCEEDED, "", progress)
             return WorkerOutcome(job_id=claim.job_id, outcome="succeeded")
         error = (
-            str((attempt.done or {}).get("error") or "")
-            or attempt.runner_error
+            attempt.runner_error
+            or str((attempt.done or {}).get("error") or "")
             or "Inspect did not complete every task of the job"
         )
         if last_attempt:
@@ -418,8 +439,8 @@ class Worker:
     def _stopped(self, attempt: _Attempt) -> WorkerOutcome:
         """The runner was killed: cancelled, withdrawn, expired, taken over or shutting down."""
         claim, reason = attempt.claim, attempt.stop_reason or ""
+        self._ingest(claim, final=False)
         with self.runtime.unit(self._actor()) as ctx:
-            ingest(ctx, claim, final=False)
             job = ctx.session.get_one(Job, claim.job_id, with_for_update=True)
             campaign = ctx.session.get_one(Campaign, claim.campaign_id, with_for_update=True)
             if job.state == JobState.CANCELLED.value or job.lease_owner != self.worker_id:
