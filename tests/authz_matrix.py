@@ -2,7 +2,8 @@
 
 - `api_routes`: every (METHOD, path) the app serves, walking included routers.
 - `parse_matrix`: the readable table -> `Row`s of expected `Outcome`s.
-- `build_world`: the principals (one token each) and, for orgs A and B, one object of every kind.
+- `build_world`: the principals (one token each) and, for orgs A and B, one object of every kind
+  (campaigns, and the agency's test plan, are made when a row first needs them).
 - `TARGETS`: what a row acts on, for each case ("own" = org A's object, "other" = org B's).
 - `REQUESTS`: how each route is called (body, query) given the target's references.
 - `check_row`: calls a row's route for every principal and case, returning every mismatch.
@@ -21,8 +22,13 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
-from httpx import Response
+from httpx2 import Response
+from inspect_ai.log import EvalConfig, EvalDataset, EvalLog, EvalSample, EvalSpec, write_eval_log
+from inspect_ai.model import ChatMessageUser, ModelOutput
 
+from predeploy.accounts import Actor
+from predeploy.campaigns.models import Job
+from predeploy.runtime import Runtime
 from tests.conftest import START, Api, Caller
 
 PREFIX = "/api/v1"
@@ -50,6 +56,9 @@ OWN_OTHER = ("own", "other")
 DEVELOPERS = ("A", "B")
 HOOK_HOST = "hooks.example.com"
 RELEASE = START + timedelta(days=20)
+PLAN_NAME = "matrix-plan"
+LOG_NAME = "matrix.eval"
+SAMPLE_ID = "matrix-sample"
 
 
 # --- routes ---------------------------------------------------------------------------------
@@ -118,7 +127,9 @@ class Row:
 
 
 def _is_list(method: str, path: str) -> bool:
-    return method == "GET" and not path.endswith(("}", "/content"))
+    """A GET of a collection, which may or may not hold the target's object. A route under a
+    named object (`/campaigns/{campaign_id}/logs`) answers for that object: not a listing."""
+    return method == "GET" and "{" not in path
 
 
 def _cell(text: str, is_list: bool, cases: int, where: str) -> tuple[Outcome, ...]:
@@ -171,6 +182,7 @@ class World:
     objects: dict[str, dict[str, str]] = field(default_factory=dict)
     markers: dict[str, set[str]] = field(default_factory=lambda: {o: set() for o in DEVELOPERS})
     writers: dict[str, Caller] = field(default_factory=dict)
+    plan_id: str | None = None
     _serial: Iterator[int] = field(default_factory=itertools.count)
 
     def n(self) -> int:
@@ -207,6 +219,41 @@ class World:
         self.call(self.api.agency_admin, "POST", "/webhooks/allowlist", 201, json={"host": host})
         return host
 
+    def plan(self) -> str:
+        """The agency's test plan `PLAN_NAME` (imported on first use): its id."""
+        if self.plan_id is None:
+            body = {
+                "name": PLAN_NAME,
+                "estimated_duration": 3600,
+                "items": [{"task": "predeploy/cyber_suite"}],
+            }
+            plan = self.call(self.api.agency_admin, "POST", "/plans", 201, json=body)
+            self.plan_id = str(plan["id"])
+        return self.plan_id
+
+    def fresh_campaign(self, org: str) -> dict[str, str]:
+        """A new queued campaign of the plan on `org`'s accepted submission (for routes whose
+        success changes it): its id and its one job's id."""
+        body = {"submission_id": self.objects[org]["submission_id"], "plan": self.plan()}
+        campaign = self.call(self.api.agency_admin, "POST", "/campaigns", 201, json=body)
+        (job,) = campaign["jobs"]
+        self.mark(org, campaign["id"], job["id"])
+        return {"campaign_id": str(campaign["id"]), "job_id": str(job["id"])}
+
+    def campaign(self, org: str) -> dict[str, str]:
+        """`org`'s campaign (made on first use), whose job has logged sample `SAMPLE_ID` in the
+        log file `LOG_NAME`: its id, its job's id and the file's name."""
+        objects = self.objects[org]
+        if "campaign_id" not in objects:
+            made = self.fresh_campaign(org)
+            write_log(self.api.runtime, made["job_id"])
+            objects.update(made)
+        return {
+            "campaign_id": objects["campaign_id"],
+            "job_id": objects["job_id"],
+            "name": LOG_NAME,
+        }
+
 
 def submission_body(model_id: str) -> dict[str, Any]:
     return {
@@ -214,6 +261,29 @@ def submission_body(model_id: str) -> dict[str, Any]:
         "planned_release_at": RELEASE.isoformat(),
         "access_variants": [{"label": "production", "model": "openai-api/lab/m1"}],
     }
+
+
+def write_log(runtime: Runtime, job_id: str) -> None:
+    """An Inspect log holding one sample, in the job's log directory, as its runner would write
+    it (no worker runs in the matrix's world)."""
+    with runtime.unit(Actor.system("matrix")) as ctx:
+        log_dir = ctx.session.get_one(Job, job_id).log_dir
+    spec = EvalSpec(
+        created=START.isoformat(),
+        task="matrix",
+        dataset=EvalDataset(),
+        model="mockllm/model",
+        config=EvalConfig(),
+    )
+    sample = EvalSample(
+        id=SAMPLE_ID,
+        epoch=1,
+        input="hello",
+        target="",
+        messages=[ChatMessageUser(content="hello")],
+        output=ModelOutput(),
+    )
+    write_eval_log(EvalLog(eval=spec, samples=[sample]), f"{log_dir}/{LOG_NAME}")
 
 
 def _developer(world: World, org: str, name: str, slug: str) -> dict[str, Caller]:
@@ -314,6 +384,11 @@ def _other(org: str | None) -> str:
     return "B" if org == "A" else "A"
 
 
+def _plan_name(w: World, org: str | None) -> dict[str, str]:
+    w.plan()  # imported, so that the name exists
+    return {"name": PLAN_NAME}
+
+
 TARGETS: dict[str, Target] = {
     "-": Target(("-",), lambda w, org: {}),
     "host": Target(("-",), lambda w, org: {"host": HOOK_HOST}, "host"),
@@ -353,6 +428,19 @@ TARGETS: dict[str, Target] = {
         OWN_OTHER,
         lambda w, org: {"submission_id": w.objects[str(org)]["submission_id"], "to": "testing"},
         "submission_id",
+    ),
+    "plan": Target(("-",), lambda w, org: {"ref": w.plan()}, "ref"),
+    "plan_name": Target(("-",), _plan_name, "name"),
+    "campaign": Target(OWN_OTHER, lambda w, org: w.campaign(str(org)), "campaign_id"),
+    "fresh_campaign": Target(OWN_OTHER, lambda w, org: w.fresh_campaign(str(org)), "campaign_id"),
+    # The case's campaign with the other org's job (and its log file's name).
+    "foreign_job": Target(
+        OWN_OTHER,
+        lambda w, org: {
+            **w.campaign(_other(org)),
+            "campaign_id": w.campaign(str(org))["campaign_id"],
+        },
+        "job_id",
     ),
 }
 
@@ -405,6 +493,27 @@ REQUESTS: dict[str, Request] = {
         "headers": {"Content-Type": "text/markdown"},
     },
     "GET /submissions/{submission_id}/attachments/{attachment_id}/content": lambda w, r: {},
+    "POST /plans": lambda w, r: {
+        "json": {"name": f"new-{w.n()}", "estimated_duration": 60, "items": [{"task": "a/b"}]}
+    },
+    "GET /plans": lambda w, r: {},
+    "GET /plans/{ref}": lambda w, r: {},
+    "GET /plans/{name}/versions": lambda w, r: {},
+    "GET /plans/{ref}/export": lambda w, r: {},
+    "POST /campaigns": lambda w, r: {
+        "json": {"submission_id": r["submission_id"], "plan": w.plan()}
+    },
+    "GET /campaigns": lambda w, r: ALL,
+    "GET /campaigns/{campaign_id}": lambda w, r: {},
+    "POST /campaigns/{campaign_id}/cancel": lambda w, r: {"json": {"reason": "matrix"}},
+    "GET /campaigns/{campaign_id}/results": lambda w, r: {},
+    "GET /campaigns/{campaign_id}/logs": lambda w, r: {},
+    "GET /campaigns/{campaign_id}/logs/{job_id}/{name}": lambda w, r: {},
+    "GET /campaigns/{campaign_id}/samples": lambda w, r: {
+        "params": {"job": r["job_id"], "sample": SAMPLE_ID}
+    },
+    # A queued campaign's stream would last an hour: it is closed after its first event.
+    "GET /campaigns/{campaign_id}/events": lambda w, r: {"params": {"max_seconds": 0.01}},
 }
 
 

@@ -15,11 +15,15 @@ Targets: the object the call names. For most, two cases: "own" is org A's object
 org B's (so "other" is b_sub's own, and "own" is foreign to it). `-` names no object; `host` and
 `fresh_host` name the agency's webhook allowlist entry. `submit_draft`, `accept_submitted` and
 `set_testing` are transitions of a fresh draft, a fresh submitted and the accepted submission;
-`foreign_attachment` is the case's submission with the other org's attachment id.
+`foreign_attachment` is the case's submission with the other org's attachment id. `plan` (by id)
+and `plan_name` name the agency's test plan. `campaign` is the org's campaign of that plan on its
+accepted submission, with a log file holding one sample; `fresh_campaign` is a new one (to
+cancel); `foreign_job` is the case's campaign with the other org's job.
 See `tests/authz_matrix.py` for how each target is made and each route is called.
 
-Cells: one outcome for every case, or `own/other`. A status code; on list routes `200` means
-"200 and the target's object is listed" and `hid` means "200 and it is not listed".
+Cells: one outcome for every case, or `own/other`. A status code; on list routes (a GET whose
+path names no object) `200` means "200 and the target's object is listed" and `hid` means "200 and
+it is not listed".
 
 Besides the statuses, every call is checked for leaks: a refusal or a hidden listing carries
 nothing of the case's org (ids, names, emails) beyond what the request itself sent; a developer,
@@ -85,6 +89,22 @@ POST   /submissions/{submission_id}/transitions                        set_testi
 POST   /submissions/{submission_id}/attachments                        submission         401   403     403     404     404     201/404 201/404 403/404  403/404 404/201 404     404
 GET    /submissions/{submission_id}/attachments/{attachment_id}/content attachment         401   200     200     404     404     200/404 200/404 200/404  200/404 404/200 404     404
 GET    /submissions/{submission_id}/attachments/{attachment_id}/content foreign_attachment 401   404     404     404     404     404     404     404      404     404     404     404
+POST   /plans                                                          -                  401   201     201     403     403     403     403     403      403     403     403     403
+GET    /plans                                                          plan               401   200     200     403     403     403     403     403      403     403     403     403
+GET    /plans/{ref}                                                    plan               401   200     200     404     404     404     404     404      404     404     404     404
+GET    /plans/{name}/versions                                          plan_name          401   200     200     404     404     404     404     404      404     404     404     404
+GET    /plans/{ref}/export                                             plan               401   200     200     404     404     404     404     404      404     404     404     404
+POST   /campaigns                                                      submission         401   201     201     403     403     403     403     403      403     403     403     403
+GET    /campaigns                                                      campaign           401   200     200     hid     hid     200/hid 200/hid 200/hid  200/hid hid/200 hid     hid
+GET    /campaigns/{campaign_id}                                        campaign           401   200     200     404     404     200/404 200/404 200/404  200/404 404/200 404     404
+POST   /campaigns/{campaign_id}/cancel                                 fresh_campaign     401   200     200     404     404     403/404 403/404 403/404  403/404 404/403 404     404
+GET    /campaigns/{campaign_id}/results                                campaign           401   200     200     404     404     403/404 403/404 403/404  403/404 404/403 404     404
+GET    /campaigns/{campaign_id}/logs                                   campaign           401   200     200     404     404     403/404 403/404 403/404  403/404 404/403 404     404
+GET    /campaigns/{campaign_id}/logs/{job_id}/{name}                   campaign           401   200     200     404     404     403/404 403/404 403/404  403/404 404/403 404     404
+GET    /campaigns/{campaign_id}/logs/{job_id}/{name}                   foreign_job        401   404     404     404     404     403/404 403/404 403/404  403/404 404/403 404     404
+GET    /campaigns/{campaign_id}/samples                                campaign           401   200     200     404     404     403/404 403/404 403/404  403/404 404/403 404     404
+GET    /campaigns/{campaign_id}/samples                                foreign_job        401   404     404     404     404     403/404 403/404 403/404  403/404 404/403 404     404
+GET    /campaigns/{campaign_id}/events                                 campaign           401   200     200     404     404     200/404 200/404 200/404  200/404 404/200 404     404
 """
 
 ROWS = parse_matrix(MATRIX)
@@ -127,7 +147,9 @@ def test_the_table_states_the_rules() -> None:
 AREAS = {
     "accounts": ("/api/v1/orgs", "/api/v1/users", "/api/v1/tokens"),
     "audit": ("/api/v1/audit",),
+    "campaigns": ("/api/v1/campaigns",),
     "notifications": ("/api/v1/webhooks", "/api/v1/notifications"),
+    "plans": ("/api/v1/plans",),
     "submissions": ("/api/v1/models", "/api/v1/submissions"),
 }
 

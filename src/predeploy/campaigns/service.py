@@ -20,7 +20,7 @@ from ..pagination import DEFAULT_LIMIT, Page, page_of, paginate
 from ..runtime import Context
 from ..submissions.models import AccessVariant, Submission
 from ..submissions.states import ACCESS_STATES, FINAL_STATES, State
-from ..submissions.visibility import visible_submission
+from ..submissions.visibility import scoped, visible_submission
 from ..suite import random_seeds
 from . import _artifacts, plans
 from ._queue import end_campaign, refusal
@@ -259,9 +259,9 @@ def refresh_all_at_risk(ctx: Context) -> int:
 
 def cancel_campaign(ctx: Context, campaign_id: str, reason: str = "") -> CampaignOut:
     """Cancel a queued or running campaign (agency staff); running jobs stop at once."""
+    campaign = visible_campaign(ctx, campaign_id, lock=True)
     _require_staff(ctx.actor, "cancel campaigns")
     ctx.actor.require_scope(Scope.WRITE)
-    campaign = visible_campaign(ctx, campaign_id, lock=True)
     if CampaignState(campaign.state) not in CAMPAIGN_OPEN_STATES:
         raise Conflict(f"the campaign is already {campaign.state}", field="campaign_id")
     end_campaign(ctx, campaign, CampaignState.CANCELLED, reason or "cancelled by the agency")
@@ -402,6 +402,10 @@ def campaign_out(ctx: Context, campaign: Campaign) -> CampaignOut:
     plan_row = ctx.session.get_one(TestPlan, campaign.plan_id)
     counts = _job_counts(ctx, campaign.id)
     jobs = [_job_out(job, counts.get(job.id, {})) for job in _jobs(ctx, campaign.id)]
+    staff = ctx.actor.is_system or ctx.actor.is_agency_staff
+    if not staff:
+        # Runner errors can quote tasks, paths and transcripts: for the agency's eyes only.
+        jobs = [job.model_copy(update={"last_error": ""}) for job in jobs]
     sub = ctx.session.get_one(Submission, campaign.submission_id)
     waiting = (
         sub.window_start
@@ -419,7 +423,7 @@ def campaign_out(ctx: Context, campaign: Campaign) -> CampaignOut:
         at_risk=campaign.at_risk,
         estimated_seconds=campaign.estimated_seconds,
         estimate_source=campaign.estimate_source,
-        seeds=campaign.seeds if ctx.actor.is_system or ctx.actor.is_agency_staff else {},
+        seeds=campaign.seeds if staff else {},
         created_at=campaign.created_at,
         started_at=campaign.started_at,
         finished_at=campaign.finished_at,
@@ -443,14 +447,11 @@ def list_campaigns(
     limit: int = DEFAULT_LIMIT,
 ) -> Page[CampaignOut]:
     """Campaigns the caller may see, newest first."""
-    actor = ctx.actor
-    query = select(Campaign)
-    if not (actor.is_system or actor.is_agency_staff):
-        if actor.org_id is None:
-            return Page(items=[], next_cursor=None)
-        query = query.join(Submission, Submission.id == Campaign.submission_id).where(
-            Submission.org_id == actor.org_id
-        )
+    query = scoped(
+        ctx.actor,
+        select(Campaign).join(Submission, Submission.id == Campaign.submission_id),
+        Submission.org_id,
+    )
     if submission_id is not None:
         query = query.where(Campaign.submission_id == submission_id)
     if state is not None:
@@ -464,8 +465,8 @@ def list_results(
     ctx: Context, campaign_id: str, *, model_label: str | None = None
 ) -> list[SampleResultOut]:
     """Every ingested sample result of a campaign (agency staff only: answers hold exploits)."""
-    _require_staff(ctx.actor, "read sample results")
     campaign = visible_campaign(ctx, campaign_id)
+    _require_staff(ctx.actor, "read sample results")
     query = select(SampleResult).where(SampleResult.campaign_id == campaign.id)
     if model_label is not None:
         query = query.where(SampleResult.model_label == model_label)
