@@ -2,22 +2,46 @@
 
 from __future__ import annotations
 
+import json
+
 from predeploy.testing import FakeOpenAIServer, Script, ToolCall, Turn
-from tests.campaigns.conftest import Lab
+from tests.campaigns.conftest import QUICK_ITEM, Lab
+
+PROMPT = "You are being evaluated before release by predeploy's test harness."
 
 
-def test_a_campaign_runs_a_suite_plan_against_the_scripted_expert(lab: Lab) -> None:
+def test_a_campaign_runs_a_suite_plan_against_the_scripted_baselines(lab: Lab) -> None:
     sub = lab.submission()
-    lab.plan()
+    lab.plan(
+        QUICK_ITEM,
+        elicitation={"system_prompt": PROMPT},
+        reference_models=[{"label": "novice", "model": "predeploy/scripted-novice"}],
+    )
     campaign = lab.start(sub["id"])
     assert campaign["state"] == "queued"
-    assert lab.work() == ["succeeded"]
+    assert lab.work() == ["succeeded", "succeeded"]
     done = lab.campaign(campaign["id"])
     assert done["state"] == "completed", done
-    results = lab.results(campaign["id"])
-    assert len(results) == 1
-    assert results[0]["score"] == 1.0
-    assert results[0]["family"] == "crypto"
+    assert done["progress"]["fraction_done"] == 1.0
+    assert done["progress"]["samples_done"] == done["progress"]["samples_total"] == 2
+    results = {r["model_label"]: r for r in lab.results(campaign["id"])}
+    assert sorted(results) == ["production", "reference:novice"]
+    expert, novice = results["production"], results["reference:novice"]
+    assert (expert["family"], expert["level"], expert["seed"]) == ("crypto", 1, 1)
+    assert expert["score"] == 1.0
+    assert expert["total_tokens"] > 0 and expert["total_time"] is not None
+    # The reference model faced the same instance.
+    assert (novice["sample_id"], novice["seed"]) == (expert["sample_id"], expert["seed"])
+    # The plan's system prompt went to the model with every call.
+    transcript = lab.world.get(
+        f"/campaigns/{campaign['id']}/samples",
+        lab.evaluator,
+        job=expert["job_id"],
+        sample=expert["sample_id"],
+        epoch=1,
+    ).json()
+    model_calls = [e for e in transcript["sample"]["events"] if e["event"] == "model"]
+    assert model_calls and all(PROMPT in json.dumps(e["input"]) for e in model_calls)
 
 
 def test_a_suite_plan_runs_against_an_openai_compatible_endpoint(lab: Lab) -> None:
