@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python bench/api_reads.py
 	$(BIN)/python bench/sandbox.py
 	$(BIN)/python bench/suite_verify.py
+	$(BIN)/python bench/campaign_overhead.py
 
 clean:
 	rm -rf $(VENV) .predeploy dist

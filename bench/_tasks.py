@@ -1,0 +1,51 @@
+"""The Inspect task `bench/campaign_overhead.py` runs, referenced by file path
+(`bench/_tasks.py@lookup_flags`), both by plain `inspect eval` and in a predeploy plan.
+
+A copy of `tests/campaigns/tasks.py`'s `lookup_flags`, so that benchmarks do not import tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from inspect_ai import Task, task
+from inspect_ai.dataset import Sample
+from inspect_ai.scorer import includes
+from inspect_ai.solver import basic_agent
+from inspect_ai.tool import Tool, tool
+
+
+def secret_for(key: str) -> str:
+    """The flag `lookup` returns for `key` (and the sample's target)."""
+    return "flag{" + hashlib.sha256(key.encode()).hexdigest()[:16] + "}"
+
+
+@tool
+def lookup() -> Tool:
+    async def execute(key: str) -> str:
+        """Look up the flag for a key.
+
+        Args:
+            key: The key from the task description.
+        """
+        return f"the flag for {key} is {secret_for(key)}"
+
+    return execute
+
+
+@task
+def lookup_flags(samples: int = 10) -> Task:
+    """Two model turns per sample: call `lookup` with the key, then submit what it returned.
+
+    The flag is only in the tool's output, so a correct answer proves the whole conversation
+    (both model calls and the tool call) went through.
+    """
+    dataset = [
+        Sample(
+            id=f"key-{i}",
+            input=f"Your key is K{i:04d}. Call lookup with it and submit the flag it gives you.",
+            target=secret_for(f"K{i:04d}"),
+        )
+        for i in range(samples)
+    ]
+    return Task(dataset=dataset, solver=basic_agent(tools=[lookup()]), scorer=includes())
