@@ -213,7 +213,7 @@ def _traffic_problem(traffic: Traffic, samples: int) -> str:
 
 
 @dataclass
-class Settings:
+class BenchSettings:
     """The settings both variants share (the campaign's, from `predeploy.config.Settings`)."""
 
     samples: int
@@ -225,7 +225,7 @@ class Settings:
     timeout: float
 
 
-def run_plain(endpoint: FakeEndpoint, s: Settings, workdir: Path, index: int) -> Run:
+def run_plain(endpoint: FakeEndpoint, s: BenchSettings, workdir: Path, index: int) -> Run:
     """(a): `inspect eval`, with the options a campaign's runner passes to `eval_set`."""
     log_dir = workdir / f"plain-{index}"
     command = [
@@ -285,7 +285,7 @@ class Lab:
     env: dict[str, str]
 
 
-def make_lab(data_dir: Path, database_url: str | None, s: Settings, base_url: str) -> Lab:
+def make_lab(data_dir: Path, database_url: str | None, s: BenchSettings, base_url: str) -> Lab:
     from predeploy.accounts import Actor
     from predeploy.accounts.models import Capacity, Role
     from predeploy.accounts.schemas import OrgCreate, TokenCreate, UserCreate
@@ -297,14 +297,14 @@ def make_lab(data_dir: Path, database_url: str | None, s: Settings, base_url: st
         issue_token,
     )
     from predeploy.campaigns.plans import import_plan, validate_plan
-    from predeploy.config import Settings as PredeploySettings
+    from predeploy.config import Settings
     from predeploy.migrate import upgrade
     from predeploy.runtime import Runtime
     from predeploy.submissions.schemas import ModelCreate, SubmissionCreate
     from predeploy.submissions.service import create_model, create_submission, transition
     from predeploy.submissions.states import State
 
-    settings = PredeploySettings(
+    settings = Settings(
         data_dir=data_dir, database_url=database_url, model_max_connections=s.connections
     )
     runtime = Runtime(settings=settings)  # creates the data dir
@@ -355,7 +355,7 @@ def make_lab(data_dir: Path, database_url: str | None, s: Settings, base_url: st
     return Lab(runtime, evaluator, sub.id, env)
 
 
-def run_campaign(endpoint: FakeEndpoint, lab: Lab, s: Settings, workdir: Path) -> Run:
+def run_campaign(endpoint: FakeEndpoint, lab: Lab, s: BenchSettings, workdir: Path) -> Run:
     """(b): start a campaign, then time `predeploy worker --exit-when-idle` to its exit."""
     from predeploy.campaigns.service import get_campaign, list_results, start_campaign
 
@@ -406,7 +406,7 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def report(runs: list[Run], s: Settings, backend: str) -> bool:
+def report(runs: list[Run], s: BenchSettings, backend: str) -> bool:
     """Print the table and the judged figures; whether every run was sound."""
     ideal = s.samples * TURNS * s.latency / s.connections
     print(
@@ -470,10 +470,10 @@ def main() -> int:
     if not 1 <= args.samples <= 9999:  # the task's keys have four digits
         parser.error("--samples must be from 1 to 9999 (the issue asks for >= 500)")
 
-    from predeploy.config import Settings as PredeploySettings
+    from predeploy.config import Settings
 
-    defaults = PredeploySettings()
-    s = Settings(
+    defaults = Settings()
+    s = BenchSettings(
         samples=args.samples,
         connections=args.connections,
         latency=args.latency,
