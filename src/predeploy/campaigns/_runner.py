@@ -45,7 +45,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from ..db import make_engine
+from ..db import READ_ONLY_OPTION, make_engine
 from ..submissions.models import Submission
 from ._queue import refusal
 from .models import Campaign, Job
@@ -74,7 +74,10 @@ class RunnerJob:
 
     def gate(self) -> str | None:
         """Why no model call may start now (None: it may)."""
-        with self.engine.connect() as conn:
+        # A read-only connection: on SQLite it begins deferred, so the check never takes (or
+        # waits for) the write lock that sample starts, heartbeats and ingest hold.
+        reader = self.engine.execution_options(**{READ_ONLY_OPTION: True})
+        with reader.connect() as conn:
             row = conn.execute(
                 select(
                     Job.state,
