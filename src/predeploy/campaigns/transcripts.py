@@ -20,7 +20,6 @@ from datetime import timedelta
 from typing import Any
 
 import fsspec
-from inspect_ai.log import list_eval_logs, read_eval_log_sample
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select, update
 
@@ -210,6 +209,10 @@ def sample_transcript(
     job = _job_of(ctx, campaign, job_id, field="job")
     if epoch < 1:
         raise InvalidInput("epoch starts at 1", field="epoch")
+    # Imported here: the scheduler imports this module, and every `predeploy` command imports
+    # the scheduler; Inspect costs about 2 s to import.
+    from inspect_ai.log import list_eval_logs, read_eval_log_sample
+
     for info in list_eval_logs(job.log_dir, recursive=False):
         try:
             sample = read_eval_log_sample(info, sample_id, epoch, resolve_attachments=True)
