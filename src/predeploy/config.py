@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="A job whose worker stops heartbeating is claimed again."
     )
     worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    worker_ingest_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often a running job's flushed results are stored (and at its end).",
+    )
     worker_poll_seconds: float = Field(
         default=2.0, gt=0, description="How often an idle worker looks for a job."
     )

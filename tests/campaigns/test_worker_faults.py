@@ -58,6 +58,16 @@ def test_a_worker_killed_mid_job_leaves_nothing_lost_or_stored_twice(
     }
     # The killed worker's runner dies with it (PR_SET_PDEATHSIG): nothing goes on in the background.
     workers.wait_for(lambda: not workers.runner_pids(runtime), timeout=10, what="the runner to die")
+    # Until the dead worker's lease runs out, no other worker may take its job (and one started
+    # with --exit-when-idle would find nothing runnable and exit).
+    workers.wait_for(
+        lambda: all(
+            job.lease_expires_at is not None and job.lease_expires_at <= runtime.clock.now()
+            for job in workers.jobs(runtime, campaign["id"])
+        ),
+        timeout=30,
+        what="the killed worker's lease to run out",
+    )
 
     second = workers.start_worker(env, log, "--exit-when-idle")
     assert second.wait(timeout=300) == 0, log.read_text()

@@ -29,6 +29,7 @@ def worker_env(runtime: Runtime, **settings: Any) -> dict[str, str]:
     defaults = {
         "worker_lease_seconds": 3,
         "worker_heartbeat_seconds": 0.5,
+        "worker_ingest_seconds": 0.5,
         "worker_poll_seconds": 0.2,
         "job_retry_backoff_seconds": 0,
         "log_flush_samples": 1,

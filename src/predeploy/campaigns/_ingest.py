@@ -2,6 +2,8 @@
 
 Only what Inspect has flushed to a log is read; a row, once stored, is final (inserts skip keys
 already present, so ingesting twice, or from two logs of one resumed job, stores each sample once).
+Logs are read outside any transaction (`read_new_results`); the rows are then stored in a short
+one (`store_results`).
 While a job runs, errored samples are left for later (Inspect may still run them again); the final
 ingest stores them with their error class, and without a score: an infrastructure failure says
 nothing about the model.
@@ -10,6 +12,7 @@ nothing about the model.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from inspect_ai.log import (
@@ -112,9 +115,9 @@ def _row(
     }
 
 
-def ingest(ctx: Context, claim: Claim, *, final: bool) -> int:
-    """Store the samples of `claim`'s logs not stored yet; returns how many rows were added."""
-    existing: set[tuple[str, int]] = {
+def ingested_keys(ctx: Context, claim: Claim) -> set[tuple[str, int]]:
+    """The (sample id, epoch) of `claim`'s item and model already stored."""
+    return {
         (sample_id, epoch)
         for sample_id, epoch in ctx.session.execute(
             select(SampleResult.sample_id, SampleResult.epoch).where(
@@ -124,24 +127,36 @@ def ingest(ctx: Context, claim: Claim, *, final: bool) -> int:
             )
         )
     }
+
+
+def read_new_results(
+    claim: Claim, known: set[tuple[str, int]], *, final: bool, now: datetime
+) -> list[dict[str, Any]]:
+    """The result rows in `claim`'s logs whose keys are not in `known` (which this adds them to).
+
+    Reads files only: the caller holds no transaction meanwhile (on SQLite a write transaction
+    would hold the lock that the runner's sample starts wait for).
+    """
     try:
         logs = list_eval_logs(claim.log_dir, recursive=False)
     except FileNotFoundError:
-        return 0
-    now = ctx.now()
+        return []
     rows: list[dict[str, Any]] = []
     # Oldest first: a resumed job's new log repeats the samples it reused from the old one.
     for info in sorted(logs, key=lambda i: i.mtime or 0):
         for summary in read_eval_log_sample_summaries(info):
             key = (str(summary.id), summary.epoch)
-            if key in existing or (not summary.completed and summary.error is None):
+            if key in known or (not summary.completed and summary.error is None):
                 continue
             if summary.error is not None and not final:
                 continue
             rows.append(_row(claim, info.name, summary, claim.attempt, now))
-            existing.add(key)
-    if not rows:
-        return 0
+            known.add(key)
+    return rows
+
+
+def store_results(ctx: Context, rows: list[dict[str, Any]]) -> int:
+    """Insert `rows`, skipping any key stored meanwhile; returns how many were given."""
     insert = pg_insert if ctx.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     for row in rows:
         ctx.session.execute(

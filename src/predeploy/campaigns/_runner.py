@@ -13,6 +13,9 @@ Two hooks guard and report the run:
   request reaches the model; the runner reports it and waits to be killed;
 - every sample start is written to the database before the sample runs, so that a later attempt
   can count the samples it runs again.
+Both are coalesced (`_coalesce`): calls that arrive while a read or write is in progress share
+the next one, on a connection the job keeps. While the database cannot be reached, both wait: the
+gate stays closed.
 Progress (samples started and ended, retried model failures) goes to the worker as JSON lines on
 the events pipe.
 """
@@ -20,14 +23,17 @@ the events pipe.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 import anyio
+import anyio.lowlevel
 from inspect_ai import eval_set
 from inspect_ai.hooks import (
     BeforeModelGenerate,
@@ -41,16 +47,43 @@ from inspect_ai.hooks import (
 )
 from inspect_ai.model import GenerateConfig, get_model
 from inspect_ai.solver import SolverSpec
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..db import READ_ONLY_OPTION, make_engine
 from ..submissions.models import Submission
+from ._coalesce import Coalesced
 from ._queue import refusal
 from .models import Campaign, Job
 from .models import SampleStart as SampleStartRow
 from .schemas import CampaignState, JobState
+
+
+@dataclass
+class _HeldConnection:
+    """One database connection kept for a job's checks or writes (one user at a time: a
+    `Coalesced` call), dropped on any error so that the next use connects afresh."""
+
+    engine: Engine
+    connection: Connection | None = None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        if self.connection is None:
+            self.connection = self.engine.connect()
+        try:
+            with self.connection.begin():
+                yield self.connection
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                self.connection.close()
+            self.connection = None
 
 
 @dataclass
@@ -64,6 +97,31 @@ class RunnerJob:
     clock_offset: timedelta
     events: TextIO
     gate_closed: str | None = None
+    _reader: _HeldConnection = field(init=False)
+    _writer: _HeldConnection = field(init=False)
+    _loop: object = None
+    _gate: Coalesced[None, str | None] | None = None
+    _record_starts: Coalesced[tuple[str, int], None] | None = None
+
+    def __post_init__(self) -> None:
+        # The reader begins deferred on SQLite, so a check never takes (or waits for) the write
+        # lock that sample starts, heartbeats and ingest hold.
+        self._reader = _HeldConnection(self.engine.execution_options(**{READ_ONLY_OPTION: True}))
+        self._writer = _HeldConnection(self.engine)
+        self._gate_query = (
+            select(
+                Job.state,
+                Job.lease_owner,
+                Job.attempts,
+                Campaign.state.label("campaign_state"),
+                Submission.state.label("submission_state"),
+                Submission.access_expires_at,
+                Submission.report_due_at,
+            )
+            .join(Campaign, Campaign.id == Job.campaign_id)
+            .join(Submission, Submission.id == Campaign.submission_id)
+            .where(Job.id == self.job_id)
+        )
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.clock_offset
@@ -72,26 +130,34 @@ class RunnerJob:
         self.events.write(json.dumps(event) + "\n")
         self.events.flush()
 
-    def gate(self) -> str | None:
-        """Why no model call may start now (None: it may)."""
-        # A read-only connection: on SQLite it begins deferred, so the check never takes (or
-        # waits for) the write lock that sample starts, heartbeats and ingest hold.
-        reader = self.engine.execution_options(**{READ_ONLY_OPTION: True})
-        with reader.connect() as conn:
-            row = conn.execute(
-                select(
-                    Job.state,
-                    Job.lease_owner,
-                    Job.attempts,
-                    Campaign.state.label("campaign_state"),
-                    Submission.state.label("submission_state"),
-                    Submission.access_expires_at,
-                    Submission.report_due_at,
-                )
-                .join(Campaign, Campaign.id == Job.campaign_id)
-                .join(Submission, Submission.id == Campaign.submission_id)
-                .where(Job.id == self.job_id)
-            ).first()
+    async def may_call_model(self) -> str | None:
+        """Why no model call may start now (None: it may), read after this call was made."""
+        return await self._coalesced()[0](None)
+
+    async def sample_started(self, sample_id: str, epoch: int) -> None:
+        """Return once the sample's start is in the database."""
+        await self._coalesced()[1]((sample_id, epoch))
+
+    def _coalesced(
+        self,
+    ) -> tuple[Coalesced[None, str | None], Coalesced[tuple[str, int], None]]:
+        # Each `eval` inside `eval_set` (a task retry) runs its own event loop, and a lock
+        # belongs to one loop.
+        loop = anyio.lowlevel.current_token().native_token
+        if self._gate is None or self._record_starts is None or self._loop is not loop:
+            self._loop = loop
+            self._gate = Coalesced(self.gate, on_failure=self._database_error)
+            self._record_starts = Coalesced(self.record_starts, on_failure=self._database_error)
+        return self._gate, self._record_starts
+
+    def _database_error(self, exc: Exception) -> None:
+        self.emit({"type": "database_error", "error": f"{type(exc).__name__}: {exc}"[:500]})
+
+    def gate(self, _calls: list[None]) -> str | None:
+        """Why no model call may start now (None: it may): one read of the job, campaign and
+        submission, for every call waiting."""
+        with self._reader.transaction() as conn:
+            row = conn.execute(self._gate_query).first()
         if row is None:
             return "the job no longer exists"
         if (
@@ -105,21 +171,26 @@ class RunnerJob:
         view = _SubmissionView(row.submission_state, row.access_expires_at, row.report_due_at)
         return refusal(view, self.now())
 
-    def record_start(self, sample_id: str, epoch: int) -> None:
+    def record_starts(self, samples: list[tuple[str, int]]) -> None:
+        """Store the start of each (sample id, epoch) of this attempt, in one transaction."""
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        statement = (
-            insert(SampleStartRow)
-            .values(
-                job_id=self.job_id,
-                attempt=self.attempt,
-                sample_id=sample_id,
-                epoch=epoch,
-                started_at=self.now(),
-            )
-            .on_conflict_do_nothing()
-        )
-        with self.engine.begin() as conn:
-            conn.execute(statement)
+        started_at = self.now()
+        rows = [
+            {
+                "job_id": self.job_id,
+                "attempt": self.attempt,
+                "sample_id": sample_id,
+                "epoch": epoch,
+                "started_at": started_at,
+            }
+            for sample_id, epoch in dict.fromkeys(samples)
+        ]
+        with self._writer.transaction() as conn:
+            conn.execute(insert(SampleStartRow).on_conflict_do_nothing(), rows)
+
+    def close(self) -> None:
+        self._reader.close()
+        self._writer.close()
 
 
 @dataclass
@@ -155,7 +226,7 @@ class JobHooks(Hooks):
         assert _current is not None
         job = _current
         sample_id, epoch = str(data.summary.id), data.summary.epoch
-        await anyio.to_thread.run_sync(job.record_start, sample_id, epoch)
+        await job.sample_started(sample_id, epoch)
         job.emit({"type": "sample_start", "id": sample_id, "epoch": epoch})
 
     async def on_sample_end(self, data: SampleEnd) -> None:
@@ -173,7 +244,7 @@ class JobHooks(Hooks):
     async def on_before_model_generate(self, data: BeforeModelGenerate) -> None:
         assert _current is not None
         job = _current
-        why = job.gate_closed or await anyio.to_thread.run_sync(job.gate)
+        why = job.gate_closed or await job.may_call_model()
         if why is None:
             return
         if job.gate_closed is None:
@@ -207,7 +278,7 @@ def run(payload: dict[str, Any], events: TextIO) -> bool:
     _current = None
     spec: dict[str, Any] = payload["spec"]
     engine = make_engine(payload["database_url"], pool_size=2, max_overflow=2)
-    _current = RunnerJob(
+    job = _current = RunnerJob(
         job_id=payload["job_id"],
         attempt=payload["attempt"],
         owner=payload["owner"],
@@ -267,6 +338,7 @@ def run(payload: dict[str, Any], events: TextIO) -> bool:
         )
     finally:
         _current = None
+        job.close()
         engine.dispose()
     return success
 

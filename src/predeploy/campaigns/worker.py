@@ -35,7 +35,6 @@ from ..runtime import Runtime
 from ..submissions.models import AccessKey
 from ..submissions.service import get_api_key
 from . import _artifacts
-from ._ingest import ingest
 from ._queue import Claim, JobProgress, claim_next, end_campaign, finish, heartbeat
 from .models import Campaign, Job
 from .schemas import CampaignState, JobState, WorkerOutcome
@@ -177,6 +176,8 @@ class _Attempt:
     stop_reason: str | None = None
     done: dict[str, Any] | None = None
     runner_error: str = ""
+    ingested: set[tuple[str, int]] | None = None
+    next_ingest: float = 0.0
 
     def handle(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
@@ -195,6 +196,12 @@ class _Attempt:
             counts[cls] = counts.get(cls, 0) + 1
         elif kind == "gate_closed":
             self.stop_reason = str(event.get("reason", "the gate closed"))
+        elif kind == "database_error":
+            log.warning(
+                "job %s: the runner cannot reach the database (model calls wait): %s",
+                self.claim.job_id,
+                event.get("error"),
+            )
         elif kind == "done":
             self.done = event
         self.progress.samples_running = len(self.running)
@@ -246,6 +253,9 @@ class Worker:
             try:
                 while not self.stop.is_set():
                     try:
+                        # Inspect's start-up (seconds of imports) then overlaps the claim, or
+                        # the wait for a job, instead of delaying the job.
+                        self._ready_runner()
                         outcome = self.run_once()
                     except Exception:
                         # The database or the store is down: the job's lease runs out and it
@@ -350,17 +360,22 @@ class Worker:
         }
         try:
             for _ in range(2):
-                if self._runner is not None and not self._runner.usable:
-                    self.close()
-                if self._runner is None:
-                    self._runner = _Runner.start(settings.data_dir)
-                if self._runner.send(payload):
-                    return self._runner
-                self._runner.kill()
+                runner = self._ready_runner()
+                if runner.send(payload):
+                    return runner
+                runner.kill()
                 self._runner = None
             return None
         finally:
             payload.clear()
+
+    def _ready_runner(self) -> _Runner:
+        """The runner process for the next job, started (or replaced) if need be."""
+        if self._runner is not None and not self._runner.usable:
+            self.close()
+        if self._runner is None:
+            self._runner = _Runner.start(self.runtime.settings.data_dir)
+        return self._runner
 
     def _supervise(self, attempt: _Attempt, runner: _Runner) -> None:
         """Follow the runner's events until the job is done, must stop, or the runner dies."""
@@ -393,16 +408,30 @@ class Worker:
         claim = attempt.claim
         with self.runtime.unit(self._actor()) as ctx:
             why = heartbeat(ctx, claim, self.worker_id, self._lease, attempt.progress)
-        if why is None:
-            self._ingest(claim, final=False)
+        if why is None and time.monotonic() >= attempt.next_ingest:
+            self._ingest(attempt, final=False)
         return why
 
-    def _ingest(self, claim: Claim, *, final: bool) -> str | None:
-        """Ingest in a transaction of its own; returns why it failed (a log being written, a
-        store that is down), in which case the next heartbeat or the job's end tries again."""
+    def _ingest(self, attempt: _Attempt, *, final: bool) -> str | None:
+        """Store the results flushed to the job's logs so far; returns why it failed (a log being
+        written, a store that is down), in which case a later heartbeat or the job's end tries
+        again. The logs are read with no transaction open; the rows are stored in a short one."""
+        # Imported here, not at the top: it imports Inspect (seconds), which would delay the
+        # start of the runner process that the first job is waiting for.
+        from ._ingest import ingested_keys, read_new_results, store_results
+
+        claim = attempt.claim
+        attempt.next_ingest = time.monotonic() + self.runtime.settings.worker_ingest_seconds
         try:
-            with self.runtime.unit(self._actor()) as ctx:
-                ingest(ctx, claim, final=final)
+            if attempt.ingested is None:
+                with self.runtime.unit(self._actor(), read_only=True) as ctx:
+                    attempt.ingested = ingested_keys(ctx, claim)
+            known = set(attempt.ingested)
+            rows = read_new_results(claim, known, final=final, now=self.runtime.clock.now())
+            if rows:
+                with self.runtime.unit(self._actor()) as ctx:
+                    store_results(ctx, rows)
+            attempt.ingested = known
         except Exception as exc:
             log.warning("ingest of job %s failed: %r", claim.job_id, exc)
             return f"ingest failed: {type(exc).__name__}: {exc}"
@@ -417,7 +446,7 @@ class Worker:
         with self.runtime.unit(self._actor()) as ctx:
             job = ctx.session.get_one(Job, claim.job_id)
             last_attempt = job.attempts >= settings.job_max_attempts
-        ingest_error = self._ingest(claim, final=succeeded or last_attempt)
+        ingest_error = self._ingest(attempt, final=succeeded or last_attempt)
         if ingest_error is not None:
             # The samples are in the log: another attempt resumes from it and ingests them.
             attempt.runner_error, succeeded = ingest_error, False
@@ -439,7 +468,7 @@ class Worker:
     def _stopped(self, attempt: _Attempt) -> WorkerOutcome:
         """The runner was killed: cancelled, withdrawn, expired, taken over or shutting down."""
         claim, reason = attempt.claim, attempt.stop_reason or ""
-        self._ingest(claim, final=False)
+        self._ingest(attempt, final=False)
         with self.runtime.unit(self._actor()) as ctx:
             job = ctx.session.get_one(Job, claim.job_id, with_for_update=True)
             campaign = ctx.session.get_one(Campaign, claim.campaign_id, with_for_update=True)
