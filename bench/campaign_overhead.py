@@ -3,7 +3,7 @@
 Goals: wall time of (b) / (a) <= 1.10; efficiency against the ideal >= 0.8, where
 ideal = samples x turns x latency / connections (what the endpoint's latency alone would take).
 
-Both variants run `bench/_tasks.py@lookup_flags` (two model turns per sample: `lookup`, then
+Both variants run `predeploy/testing/tasks.py@lookup_flags` (two model turns per sample: `lookup`, then
 `submit`; every sample scores correct only if both calls and the tool call went through) against
 the fake OpenAI server (`predeploy.testing.FakeOpenAIServer`, fixed latency, no faults) on
 127.0.0.1, in its own process so that its CPU is not Inspect's:
@@ -47,12 +47,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from predeploy.testing.tasks import LOOKUP_FLAGS_TASK
+
 GOAL_RATIO = 1.10
 GOAL_EFFICIENCY = 0.8
 TURNS = 2
 MODEL = "openai-api/fake/m"  # Inspect reads its key from FAKE_API_KEY
 API_KEY = "sk-bench-Hq7Lw2Vx9cRt"
-TASK = f"{Path(__file__).resolve().with_name('_tasks.py')}@lookup_flags"
+TASK = LOOKUP_FLAGS_TASK
 PLAN = "bench-overhead"
 
 

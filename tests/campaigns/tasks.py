@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
-from inspect_ai.scorer import Score, Target, accuracy, includes, scorer
-from inspect_ai.solver import TaskState, basic_agent, generate
-from inspect_ai.tool import Tool, tool
+from inspect_ai.scorer import Score, Target, accuracy, scorer
+from inspect_ai.solver import TaskState, generate
 
 
 @scorer(metrics=[accuracy()])
@@ -29,38 +26,3 @@ def tiny(n: int = 0) -> Task:
         solver=generate(),
         scorer=records_its_argument(n),
     )
-
-
-def secret_for(key: str) -> str:
-    return "flag{" + hashlib.sha256(key.encode()).hexdigest()[:16] + "}"
-
-
-@tool
-def lookup() -> Tool:
-    async def execute(key: str) -> str:
-        """Look up the flag for a key.
-
-        Args:
-            key: The key from the task description.
-        """
-        return f"the flag for {key} is {secret_for(key)}"
-
-    return execute
-
-
-@task
-def lookup_flags(samples: int = 10) -> Task:
-    """Two model turns per sample: call `lookup` with the key, then submit what it returned.
-
-    The flag is only in the tool's output, so a correct answer proves the whole conversation
-    (both model calls and the tool call) went through.
-    """
-    dataset = [
-        Sample(
-            id=f"key-{i}",
-            input=f"Your key is K{i:04d}. Call lookup with it and submit the flag it gives you.",
-            target=secret_for(f"K{i:04d}"),
-        )
-        for i in range(samples)
-    ]
-    return Task(dataset=dataset, solver=basic_agent(tools=[lookup()]), scorer=includes())

@@ -18,10 +18,10 @@ from predeploy.campaigns.models import Campaign
 from predeploy.campaigns.schemas import WorkerOutcome
 from predeploy.submissions.models import AccessKey
 from predeploy.testing import FakeOpenAIServer, Faults, Script, ToolCall, Turn
+from predeploy.testing.tasks import LOOKUP_FLAGS_TASK
 from tests.campaigns.conftest import Lab
 from tests.campaigns.workers import runner_pids, wait_for
 
-TASKS = Path(__file__).parent / "tasks.py"
 API_KEY = "sk-fake-9Vq2LmX7pRt4ZwK8sNb3"  # distinctive, to look for everywhere afterwards
 
 # Call `lookup` with the key from the prompt, then submit the flag it returned.
@@ -50,7 +50,7 @@ def _variant(server: FakeOpenAIServer) -> dict[str, Any]:
 
 
 def _item(samples: int, **fields: Any) -> dict[str, Any]:
-    return {"task": f"{TASKS}@lookup_flags", "task_args": {"samples": samples}, **fields}
+    return {"task": LOOKUP_FLAGS_TASK, "task_args": {"samples": samples}, **fields}
 
 
 @pytest.mark.slow

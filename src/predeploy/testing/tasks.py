@@ -1,18 +1,22 @@
-"""The Inspect task `bench/campaign_overhead.py` runs, referenced by file path
-(`bench/_tasks.py@lookup_flags`), both by plain `inspect eval` and in a predeploy plan.
+"""Inspect tasks for runs against `FakeOpenAIServer`, referenced by file path (Inspect loads the
+file itself): `LOOKUP_FLAGS_TASK` is `".../predeploy/testing/tasks.py@lookup_flags"`.
 
-A copy of `tests/campaigns/tasks.py`'s `lookup_flags`, so that benchmarks do not import tests.
+`lookup_flags` needs a script that calls `lookup` with the key from the prompt, then `submit`s
+what it returned (see the campaign tests and `bench/campaign_overhead.py`).
 """
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
 from inspect_ai.scorer import includes
 from inspect_ai.solver import basic_agent
 from inspect_ai.tool import Tool, tool
+
+LOOKUP_FLAGS_TASK = f"{Path(__file__).resolve()}@lookup_flags"
 
 
 def secret_for(key: str) -> str:
