@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class PredeployError(Exception):
     """Base of every error a service raises on purpose."""
@@ -55,3 +57,24 @@ class PayloadTooLarge(PredeployError):
 
     status_code = 413
     code = "too_large"
+
+
+def first_validation_error(exc: ValidationError) -> InvalidInput:
+    """InvalidInput naming the field of `exc`'s first error (`items.0.epochs: ...`).
+
+    A model validator may report a field below its own location by raising a
+    `PydanticCustomError` whose context carries `path` (dotted, relative) and `message`.
+    """
+    error = exc.errors()[0]
+    parts = [str(part) for part in error["loc"]]
+    context = error.get("ctx") or {}
+    if "path" in context and "message" in context:
+        parts += [part for part in str(context["path"]).split(".") if part]
+        message = str(context["message"])
+    elif error["type"] == "extra_forbidden":
+        message = "unknown field"
+    else:
+        message = str(error["msg"]).removeprefix("Value error, ")
+    # A union's member names its branch in the location ("list[...]"), not a field.
+    path = ".".join(part for part in parts if "[" not in part) or None
+    return InvalidInput(f"{path}: {message}" if path else message, field=path)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from ..accounts.models import Scope
 from ..audit.service import record
 from ..canonical import digest
-from ..errors import InvalidInput, NotFound, PermissionDenied
+from ..errors import InvalidInput, NotFound, PermissionDenied, first_validation_error
 from ..runtime import Context
 from .models import Campaign, TestPlan
 from .schemas import CampaignState, PlanDocument, PlanOut
@@ -91,16 +91,6 @@ def _check_plain(value: Any) -> None:
         raise InvalidInput(f"{path}: {message}" if path else message, field=path or None)
 
 
-def _describe(error: Any) -> tuple[str | None, str]:
-    """The field path and a one-line message for one pydantic error."""
-    path = ".".join(str(part) for part in error["loc"]) or None
-    if error["type"] == "extra_forbidden":
-        message = "unknown field"
-    else:
-        message = str(error["msg"]).removeprefix("Value error, ")
-    return path, f"{path}: {message}" if path else message
-
-
 def validate_plan(data: object) -> PlanDocument:
     """A PlanDocument from parsed YAML or JSON; InvalidInput naming the first bad field."""
     if data is None:
@@ -114,8 +104,7 @@ def validate_plan(data: object) -> PlanDocument:
     try:
         return PlanDocument.model_validate(data)
     except ValidationError as exc:
-        field, message = _describe(exc.errors()[0])
-        raise InvalidInput(message, field=field) from None
+        raise first_validation_error(exc) from None
 
 
 def _check_size(size: int) -> None:
