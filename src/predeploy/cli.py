@@ -12,9 +12,11 @@ from .audit.cli import audit_app
 from .campaigns.cli import campaigns_app, worker
 from .campaigns.logs_cli import logs_app
 from .campaigns.plans_cli import plans_app
+from .keys_cli import keys_app
 from .cli_support import JsonOption, console, fail, local_runtime, print_json, reported_errors
 from .migrate import upgrade
 from .notifications.cli import notifications_app, webhooks_app
+from .reports.cli import report_app
 from .scheduler import Scheduler
 from .submissions.cli import models_app, submissions_app, submit
 from .suite.cli import suite_app
@@ -31,6 +33,7 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 app.add_typer(notifications_app, name="notifications")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(models_app, name="models")
@@ -41,6 +44,7 @@ app.add_typer(plans_app, name="plans")
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(logs_app, name="logs")
 app.command("worker")(worker)
+app.add_typer(report_app, name="report")
 
 
 @app.command()

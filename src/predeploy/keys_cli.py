@@ -1,0 +1,48 @@
+"""CLI: `predeploy keys export-public`: hand out the agency's public key for offline verification."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .cli_support import JsonOption, console, err_console, fail, print_json, reported_errors
+from .config import Settings
+from .keys import SigningKey
+
+keys_app = typer.Typer(help="The agency's Ed25519 signing key.", no_args_is_help=True)
+
+
+@keys_app.command("export-public")
+def export_public(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the PEM to this file instead of standard output."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Export the agency's public key (PEM) and its key id; creates the key pair on first use."""
+    with reported_errors():
+        settings = Settings()
+    if out is not None and out.resolve() == settings.signing_key_path.resolve():
+        fail(f"{out} is the private key itself: choose another file", field="out")
+    try:
+        key = SigningKey.from_settings(settings)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot load the signing key {settings.signing_key_path}: {exc}", field="data_dir")
+    pem = key.public_pem()
+    if out is not None:
+        try:
+            out.write_text(pem, encoding="ascii")
+        except OSError as exc:
+            fail(f"cannot write {out}: {exc.strerror}", field="out")
+    if as_json:
+        print_json({"key_id": key.key_id, "public_key_pem": pem, "path": str(out) if out else None})
+    elif out is not None:
+        console.print(f"wrote public key {key.key_id} to {out}", highlight=False, soft_wrap=True)
+    else:
+        # The PEM alone on standard output, so it can be piped or redirected into a file.
+        sys.stdout.write(pem)
+        err_console.print(f"key id {key.key_id}", highlight=False)

@@ -1,0 +1,1 @@
+"""Signed pre-release test reports."""
