@@ -22,6 +22,7 @@ from typer.testing import CliRunner, Result
 
 import predeploy.cli_support
 from predeploy.accounts import Actor
+from predeploy.audit.models import AuditEvent
 from predeploy.campaigns import _artifacts
 from predeploy.campaigns.logs_cli import logs_app
 from predeploy.campaigns.models import Campaign, Job
@@ -236,6 +237,22 @@ def test_evaluator_downloads_the_logs_and_reads_a_sample_transcript(lab: Lab) ->
     assert error_of(missing) == (404, "sample")
     refused = transcript(lab, campaign["id"], lab.world.submitter, job=job_id, sample=SAMPLE)
     assert refused.status_code == 403 and "exploit" not in refused.text
+    # Each download and the transcript read are on record, with who read what; refusals are not.
+    with lab.world.api.runtime.transaction(read_only=True) as session:
+        events = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.object_id == campaign["id"])
+            .order_by(AuditEvent.seq)
+        ).all()
+    reads = [(e.action, e.detail) for e in events if e.action.startswith("campaign.")]
+    downloads = [d for action, d in reads if action == "campaign.log_download"]
+    assert sorted(d["name"] for d in downloads) == sorted(entry["name"] for entry in listed)
+    assert [d for action, d in reads if action == "campaign.transcript_read"] == [
+        {"submission_id": campaign["submission_id"], "job_id": job_id, "sample_id": SAMPLE,
+         "epoch": 1}
+    ]  # fmt: skip
+    read_actions = ("campaign.log_download", "campaign.transcript_read")
+    assert {e.actor_user_id for e in events if e.action in read_actions} == {lab.evaluator.user_id}
 
 
 @pytest.mark.slow

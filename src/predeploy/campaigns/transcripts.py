@@ -5,7 +5,9 @@ rules: agency staff read them; the developer org, which sees its campaigns' prog
 (403); anyone else is told the campaign does not exist (404). They are served only through the
 authenticated API, never by an `inspect view` server. A set period after the submission's report
 (or its withdrawal or decline) the logs and the answers stored with the results (proofs of
-concept) are deleted, and the deletion is audited; after that the logs are 410 Gone.
+concept) are deleted, and the deletion is audited; after that the logs are 410 Gone. Every
+download of a log file and every transcript read is audited too, under the developer org's
+events: who read an unreleased model's transcripts stays on record.
 """
 
 from __future__ import annotations
@@ -191,10 +193,19 @@ def open_log_file(ctx: Context, campaign_id: str, job_id: str, name: str) -> Log
         entries = []
     for entry in entries:
         if entry["type"] == "file" and posixpath.basename(entry["name"]) == name:
+            _record_read(ctx, campaign, "campaign.log_download", {"job_id": job.id, "name": name})
             return LogFile(
                 job_id=job.id, name=name, size=int(entry["size"]), fs=fs, location=entry["name"]
             )
     raise NotFound(f"job {job.id} has no log file named {name!r}", field="name")
+
+
+def _record_read(ctx: Context, campaign: Campaign, action: str, detail: dict[str, Any]) -> None:
+    """Audit a read, in a transaction of its own: the read's own transaction is read-only."""
+    with ctx.runtime.unit(ctx.actor) as write:
+        sub = write.session.get_one(Submission, campaign.submission_id)
+        detail = {"submission_id": sub.id, **detail}
+        record(write, action, "campaign", campaign.id, detail, org_id=sub.org_id, detail=detail)
 
 
 # --- transcripts -----------------------------------------------------------------------------
@@ -224,6 +235,12 @@ def sample_transcript(
                 f"({type(exc).__name__}); is the job still writing it?",
                 field="job",
             ) from None
+        _record_read(
+            ctx,
+            campaign,
+            "campaign.transcript_read",
+            {"job_id": job.id, "sample_id": str(sample.id), "epoch": sample.epoch},
+        )
         return TranscriptOut(
             campaign_id=campaign.id,
             job_id=job.id,
