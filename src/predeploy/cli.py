@@ -12,8 +12,8 @@ from .audit.cli import audit_app
 from .campaigns.cli import campaigns_app, worker
 from .campaigns.logs_cli import logs_app
 from .campaigns.plans_cli import plans_app
-from .keys_cli import keys_app
 from .cli_support import JsonOption, console, fail, local_runtime, print_json, reported_errors
+from .keys_cli import keys_app
 from .migrate import upgrade
 from .notifications.cli import notifications_app, webhooks_app
 from .reports.cli import report_app
