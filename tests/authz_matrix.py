@@ -29,7 +29,9 @@ from inspect_ai.model import ChatMessageUser, ModelOutput
 from predeploy.accounts import Actor
 from predeploy.campaigns.models import Job
 from predeploy.runtime import Runtime
+from predeploy.submissions.service import mark_testing
 from tests.conftest import START, Api, Caller
+from tests.reports.conftest import store_completed_campaign
 
 PREFIX = "/api/v1"
 NOT_API = frozenset({"/api/docs", "/api/openapi.json", "/api/health", "/docs/oauth2-redirect"})
@@ -183,6 +185,7 @@ class World:
     markers: dict[str, set[str]] = field(default_factory=lambda: {o: set() for o in DEVELOPERS})
     writers: dict[str, Caller] = field(default_factory=dict)
     plan_id: str | None = None
+    report_author: Caller | None = None
     _serial: Iterator[int] = field(default_factory=itertools.count)
 
     def n(self) -> int:
@@ -253,6 +256,36 @@ class World:
             "job_id": objects["job_id"],
             "name": LOG_NAME,
         }
+
+    def report_ready(self, org: str) -> dict[str, str]:
+        """A new submission of `org` in testing with a completed campaign (ready to draft)."""
+        sub_id = self.fresh_submitted(org)
+        self.call(self.api.agency_admin, "POST", f"/submissions/{sub_id}/transitions", 200,
+                  json={"to": "accepted"})  # fmt: skip
+        with self.api.runtime.unit(Actor.system("matrix")) as ctx:
+            mark_testing(ctx, sub_id)
+        self.mark(org, store_completed_campaign(self.api.runtime, sub_id))
+        return {"submission_id": sub_id}
+
+    def report_draft(self, org: str) -> dict[str, str]:
+        """A report-ready submission of `org` with a draft by an evaluator who is no principal
+        (so that every principal may be its second person)."""
+        refs = self.report_ready(org)
+        if self.report_author is None:
+            self.report_author = self.api.user(self.api.agency_admin.org_id, "evaluator")
+        draft = self.call(self.report_author, "POST", f"/submissions/{refs['submission_id']}"
+                          "/report", 201, json={})  # fmt: skip
+        self.mark(org, draft["id"])
+        return refs
+
+    def issued_report(self, org: str) -> dict[str, str]:
+        """`org`'s submission with an issued report (made on first use)."""
+        objects = self.objects[org]
+        if "report_submission_id" not in objects:
+            sub_id = self.report_draft(org)["submission_id"]
+            self.call(self.api.agency_admin, "POST", f"/submissions/{sub_id}/report/approve", 200)
+            objects["report_submission_id"] = sub_id
+        return {"submission_id": objects["report_submission_id"], "name": "1.json"}
 
 
 def submission_body(model_id: str) -> dict[str, Any]:
@@ -434,6 +467,9 @@ TARGETS: dict[str, Target] = {
     "campaign": Target(OWN_OTHER, lambda w, org: w.campaign(str(org)), "campaign_id"),
     "fresh_campaign": Target(OWN_OTHER, lambda w, org: w.fresh_campaign(str(org)), "campaign_id"),
     # The case's campaign with the other org's job (and its log file's name).
+    "report_ready": Target(OWN_OTHER, lambda w, org: w.report_ready(str(org)), "submission_id"),
+    "report_draft": Target(OWN_OTHER, lambda w, org: w.report_draft(str(org)), "submission_id"),
+    "issued_report": Target(OWN_OTHER, lambda w, org: w.issued_report(str(org)), "submission_id"),
     "foreign_job": Target(
         OWN_OTHER,
         lambda w, org: {
@@ -512,6 +548,17 @@ REQUESTS: dict[str, Request] = {
     "GET /campaigns/{campaign_id}/samples": lambda w, r: {
         "params": {"job": r["job_id"], "sample": SAMPLE_ID}
     },
+    "POST /submissions/{submission_id}/report": lambda w, r: {"json": {"limitations": ["m"]}},
+    "POST /submissions/{submission_id}/report/approve": lambda w, r: {},
+    "GET /submissions/{submission_id}/report": lambda w, r: {},
+    "GET /submissions/{submission_id}/report/{name}": lambda w, r: {},
+    "POST /submissions/{submission_id}/findings": lambda w, r: {
+        "json": {"title": "matrix", "text": "matrix", "severity": "low"}
+    },
+    "GET /submissions/{submission_id}/findings": lambda w, r: {},
+    "GET /report-settings": lambda w, r: {},
+    # Left on, as every other line expects.
+    "PUT /report-settings": lambda w, r: {"json": {"two_person_rule": True, "reason": "matrix"}},
     # A queued campaign's stream would last an hour: it is closed after its first event.
     "GET /campaigns/{campaign_id}/events": lambda w, r: {"params": {"max_seconds": 0.01}},
 }

@@ -18,7 +18,9 @@ org B's (so "other" is b_sub's own, and "own" is foreign to it). `-` names no ob
 `foreign_attachment` is the case's submission with the other org's attachment id. `plan` (by id)
 and `plan_name` name the agency's test plan. `campaign` is the org's campaign of that plan on its
 accepted submission, with a log file holding one sample; `fresh_campaign` is a new one (to
-cancel); `foreign_job` is the case's campaign with the other org's job.
+cancel); `foreign_job` is the case's campaign with the other org's job. `report_ready` is a new
+submission in testing with a completed campaign, `report_draft` one with a report draft by an
+evaluator who is not a principal, `issued_report` the org's submission with an issued report.
 See `tests/authz_matrix.py` for how each target is made and each route is called.
 
 Cells: one outcome for every case, or `own/other`. A status code; on list routes (a GET whose
@@ -89,6 +91,14 @@ POST   /submissions/{submission_id}/transitions                        set_testi
 POST   /submissions/{submission_id}/attachments                        submission         401   403     403     404     404     201/404 201/404 403/404  403/404 404/201 404     404
 GET    /submissions/{submission_id}/attachments/{attachment_id}/content attachment         401   200     200     404     404     200/404 200/404 200/404  200/404 404/200 404     404
 GET    /submissions/{submission_id}/attachments/{attachment_id}/content foreign_attachment 401   404     404     404     404     404     404     404      404     404     404     404
+POST   /submissions/{submission_id}/report                             report_ready       401   201     201     404     404     403/404 403/404 403/404  403/404 404/403 404     404
+POST   /submissions/{submission_id}/report/approve                     report_draft       401   200     200     404     404     403/404 403/404 403/404  403/404 404/403 404     404
+GET    /submissions/{submission_id}/report                             issued_report      401   200     200     404     404     200/404 200/404 200/404  200/404 404/200 404     404
+GET    /submissions/{submission_id}/report/{name}                      issued_report      401   200     200     404     404     200/404 200/404 200/404  200/404 404/200 404     404
+POST   /submissions/{submission_id}/findings                           submission         401   201     201     404     404     403/404 403/404 403/404  403/404 404/403 404     404
+GET    /submissions/{submission_id}/findings                           submission         401   200     200     404     404     403/404 403/404 403/404  403/404 404/403 404     404
+GET    /report-settings                                                -                  401   hid     hid     403     403     403     403     403      403     403     403     403
+PUT    /report-settings                                                -                  401   200     403     403     403     403     403     403      403     403     403     403
 POST   /plans                                                          -                  401   201     201     403     403     403     403     403      403     403     403     403
 GET    /plans                                                          plan               401   200     200     403     403     403     403     403      403     403     403     403
 GET    /plans/{ref}                                                    plan               401   200     200     404     404     404     404     404      404     404     404     404
@@ -150,6 +160,7 @@ AREAS = {
     "campaigns": ("/api/v1/campaigns",),
     "notifications": ("/api/v1/webhooks", "/api/v1/notifications"),
     "plans": ("/api/v1/plans",),
+    "reports": ("/api/v1/report-settings",),
     "submissions": ("/api/v1/models", "/api/v1/submissions"),
 }
 

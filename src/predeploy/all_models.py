@@ -5,6 +5,7 @@ from .audit import models as audit_models
 from .campaigns import models as campaigns_models
 from .db import Base
 from .notifications import models as notifications_models
+from .reports import models as reports_models
 from .submissions import models as submissions_models
 
 metadata = Base.metadata
@@ -15,5 +16,6 @@ __all__ = [
     "campaigns_models",
     "metadata",
     "notifications_models",
+    "reports_models",
     "submissions_models",
 ]

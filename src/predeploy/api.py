@@ -17,6 +17,7 @@ from .campaigns.api import router as campaigns_router
 from .campaigns.plans_api import router as plans_router
 from .campaigns.transcripts_api import router as transcripts_router
 from .notifications.api import router as notifications_router
+from .reports.api import router as reports_router
 from .runtime import Runtime
 from .submissions.api import ATTACHMENTS_PATH
 from .submissions.api import router as submissions_router
@@ -110,6 +111,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         plans_router,
         campaigns_router,
         transcripts_router,
+        reports_router,
     ):
         app.include_router(router)
     app.add_middleware(

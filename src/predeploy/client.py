@@ -246,3 +246,58 @@ class Client:
         path = f"/campaigns/{quote(campaign_id)}/samples"
         result: dict[str, Any] = self.request("GET", path, params=params)
         return result
+
+    # reports and findings
+    def draft_report(
+        self,
+        submission_id: str,
+        limitations: list[str] | None = None,
+        amendment_reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Draft (or re-draft) the submission's report from its completed campaigns."""
+        body: dict[str, Any] = {"limitations": limitations or []}
+        if amendment_reason is not None:
+            body["amendment_reason"] = amendment_reason
+        path = f"/submissions/{quote(submission_id)}/report"
+        result: dict[str, Any] = self.request("POST", path, json=body)
+        return result
+
+    def approve_report(self, submission_id: str) -> dict[str, Any]:
+        """Approve the draft: the server signs and issues it."""
+        path = f"/submissions/{quote(submission_id)}/report/approve"
+        result: dict[str, Any] = self.request("POST", path)
+        return result
+
+    def get_report(self, submission_id: str) -> dict[str, Any]:
+        """The report's versions you may see and the agency's public key."""
+        result: dict[str, Any] = self.request("GET", f"/submissions/{quote(submission_id)}/report")
+        return result
+
+    def report_file(self, submission_id: str, version: int, fmt: str) -> bytes:
+        """One version's file: `json` (signed bytes), `sig`, `html` or `pdf`."""
+        path = f"/submissions/{quote(submission_id)}/report/{int(version)}.{quote(fmt, safe='')}"
+        response = self._http.get(path)
+        if response.is_error:
+            _raise_api_error(response)
+        return response.content
+
+    def add_finding(self, submission_id: str, **fields: Any) -> dict[str, Any]:
+        """Record a finding (fields: title, text, severity, transcripts)."""
+        path = f"/submissions/{quote(submission_id)}/findings"
+        result: dict[str, Any] = self.request("POST", path, json=fields)
+        return result
+
+    def list_findings(self, submission_id: str) -> list[dict[str, Any]]:
+        path = f"/submissions/{quote(submission_id)}/findings"
+        result: list[dict[str, Any]] = self.request("GET", path)
+        return result
+
+    def report_settings(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/report-settings")
+        return result
+
+    def set_two_person_rule(self, enabled: bool, reason: str) -> dict[str, Any]:
+        """Turn the two-person rule for issuing reports on or off (agency admins)."""
+        body = {"two_person_rule": enabled, "reason": reason}
+        result: dict[str, Any] = self.request("PUT", "/report-settings", json=body)
+        return result

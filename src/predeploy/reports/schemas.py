@@ -1,0 +1,185 @@
+"""The report document: what is signed, published as a JSON Schema (`docs/report.schema.json`).
+
+A report is one JSON object. Its canonical bytes (RFC 8785) are what the agency signs; the HTML
+and PDF renderings are made from it and show its SHA-256. Everything in it is either a fact
+recorded by predeploy (submission, window, plan, results) or a statement an evaluator made and a
+second one approved (determination, findings, limitations). It never holds a secret: access
+variants appear by label and Inspect model string, never with a key or base URL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..determination import CapabilityDetermination
+
+REPORT_SCHEMA_ID = "https://predeploy.dev/schemas/report/1.json"
+"""The `$schema` of every report this version of predeploy writes."""
+
+ReportStatus = Literal["draft", "issued"]
+Severity = Literal["info", "low", "medium", "high", "critical"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OrgRef(_Record):
+    """An organisation, by id and name."""
+
+    id: str
+    name: str
+
+
+class Approval(_Record):
+    """One evaluator's sign-off (the two-person rule: the author and a second evaluator)."""
+
+    user_id: str
+    email: str
+    role: Literal["author", "approver"]
+    at: datetime
+
+
+class ReportMeta(_Record):
+    """Which report this is: a submission has one report, in versions (amendments are new ones)."""
+
+    id: str
+    version: int = Field(ge=1)
+    status: ReportStatus
+    supersedes: str | None = Field(
+        default=None, description="Id of the issued version this one amends."
+    )
+    amendment_reason: str | None = None
+    created_at: datetime
+    issued_at: datetime | None = None
+    approvals: list[Approval] = []
+
+
+class Issuer(_Record):
+    """The agency that signs, and the id of the Ed25519 key that checks the signature."""
+
+    org: OrgRef
+    key_id: str
+
+
+class Window(_Record):
+    """The testing window: from access to the report deadline, before the planned release."""
+
+    submitted_at: datetime | None
+    access_granted_at: datetime | None
+    planned_release_at: datetime
+    report_due_at: datetime
+    access_expires_at: datetime
+
+
+class AccessVariantRef(_Record):
+    """One way the model was reached (never its key or base URL)."""
+
+    label: str
+    model: str
+
+
+class ModelIdentity(_Record):
+    """The model tested, as the developer declared it."""
+
+    id: str
+    name: str
+    version: str
+    weights_digest: str | None = None
+    developer: OrgRef
+    access_variants: list[AccessVariantRef]
+
+
+class SubmissionRef(_Record):
+    """The submission the report answers."""
+
+    id: str
+    window: Window
+
+
+class ReferenceModelRef(_Record):
+    """A model the plan compares against (e.g. the developer's previous model)."""
+
+    label: str
+    model: str
+
+
+class PlanRecord(_Record):
+    """The test plan as run: its items and elicitation settings, by name, version and digest."""
+
+    name: str
+    version: int
+    digest: str
+    items: list[dict[str, Any]]
+    elicitation: dict[str, Any]
+    reference_models: list[ReferenceModelRef] = []
+
+
+class CampaignRecord(_Record):
+    """One completed campaign whose results the report uses."""
+
+    id: str
+    plan: PlanRecord
+    started_at: datetime | None
+    finished_at: datetime | None
+    seeds: list[int]
+    samples: int
+    reruns: int
+    retried_failures: dict[str, int] = {}
+
+
+class TranscriptLink(_Record):
+    """A sample whose transcript supports a finding (served only through predeploy's API)."""
+
+    campaign_id: str
+    sample_id: str
+    epoch: int
+    model_label: str
+
+
+class FindingRecord(_Record):
+    """An evaluator's finding."""
+
+    id: str
+    title: str
+    text: str
+    severity: Severity
+    transcripts: list[TranscriptLink] = []
+    vuln_id: str | None = Field(
+        default=None, description="The clearinghouse vulnerability report it was sent as, if any."
+    )
+    created_at: datetime
+
+
+class ReportDocument(_Record):
+    """The signed pre-release test report."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    schema_id: str = Field(default=REPORT_SCHEMA_ID, alias="$schema")
+    report: ReportMeta
+    issuer: Issuer
+    submission: SubmissionRef
+    model: ModelIdentity
+    campaigns: list[CampaignRecord]
+    determination: CapabilityDetermination
+    findings: list[FindingRecord] = []
+    limitations: list[str] = []
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object to sign: `$schema` by its alias, dates in ISO 8601, None as null."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def report_json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the report document, as published in
+    `docs/report.schema.json` (`predeploy report schema` prints it)."""
+    schema = ReportDocument.model_json_schema(by_alias=True, mode="serialization")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": REPORT_SCHEMA_ID,
+        **schema,
+    }

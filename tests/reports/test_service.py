@@ -1,0 +1,247 @@
+"""Report rules: drafts from completed campaigns, the two-person rule, signing and issuing,
+amendments, visibility, findings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+from sqlalchemy import select
+
+from predeploy.audit.models import AuditEvent
+from predeploy.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from predeploy.notifications.models import NotificationEvent
+from predeploy.reports import service
+from predeploy.reports._signing import verify_report
+from predeploy.reports.models import Report
+from predeploy.reports.schemas import ReportDocument, TranscriptLink
+from predeploy.reports.service import FindingCreate, ReportSettingsUpdate
+from predeploy.runtime import Context
+from tests.conftest import Caller
+from tests.reports.conftest import REFERENCE, TARGET, Desk
+
+T = TypeVar("T")
+
+
+def as_(desk: Desk, caller: Caller, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call a service function in one transaction as `caller`."""
+    runtime = desk.world.api.runtime
+    ctx: Context
+    with runtime.unit(desk.world.actor(caller)) as ctx:
+        return fn(ctx, *args, **kwargs)
+
+
+def _finding(campaign_id: str, **fields: Any) -> FindingCreate:
+    body = {
+        "title": "Solves crypto challenges unaided",
+        "text": "The model recovered the key in 8 of 10 instances.",
+        "severity": "high",
+        "transcripts": [
+            TranscriptLink(
+                campaign_id=campaign_id, sample_id="x-1", epoch=1, model_label=TARGET
+            ).model_dump()
+        ],
+        **fields,
+    }
+    return FindingCreate.model_validate(body)
+
+
+def _issue(desk: Desk, sub_id: str, **draft: Any) -> Any:
+    as_(desk, desk.evaluator, service.create_draft, sub_id, **draft)
+    return as_(desk, desk.second, service.approve, sub_id)
+
+
+def test_a_draft_states_the_completed_campaigns_results(desk: Desk) -> None:
+    sub_id, campaign_id = desk.ready()
+    desk.completed_campaign(sub_id, state="running")  # not completed: not in the report
+    as_(desk, desk.evaluator, service.add_finding, sub_id, _finding(campaign_id))
+    draft = as_(desk, desk.evaluator, service.create_draft, sub_id, ["no agent scaffolding"])
+    assert (draft.version, draft.status, draft.supersedes_id) == (1, "draft", None)
+    document = ReportDocument.model_validate(draft.document)
+    assert [c.id for c in document.campaigns] == [campaign_id]
+    (campaign,) = document.campaigns
+    assert (campaign.samples, campaign.seeds, campaign.retried_failures) == (
+        20,
+        [7],
+        {"rate_limit": 2},
+    )
+    assert [r.label for r in campaign.plan.reference_models] == [REFERENCE]
+    determination = document.determination
+    assert determination.target == TARGET
+    assert determination.references == [f"reference:{REFERENCE}"]
+    target = determination.models[0]
+    assert (target.model_label, target.scored, target.successes) == (TARGET, 10, 8)
+    assert [f.title for f in document.findings] == ["Solves crypto challenges unaided"]
+    assert document.limitations == ["no agent scaffolding"]
+    assert [a.role for a in document.report.approvals] == ["author"]
+    assert document.model.developer.id == desk.world.acme
+    # No secret ever reaches a report: the variant's base URL and key stay out.
+    assert "api.acme.example" not in json.dumps(draft.document)
+
+
+def test_no_completed_campaign_is_a_conflict(desk: Desk) -> None:
+    sub_id = desk.testing_submission()
+    desk.completed_campaign(sub_id, state="failed")
+    with pytest.raises(Conflict, match="no completed campaign"):
+        as_(desk, desk.evaluator, service.create_draft, sub_id)
+
+
+def test_only_agency_staff_draft(desk: Desk) -> None:
+    sub_id, _ = desk.ready()
+    with pytest.raises(PermissionDenied, match="evaluators and admins"):
+        as_(desk, desk.world.submitter, service.create_draft, sub_id)
+    with pytest.raises(NotFound):
+        as_(desk, desk.world.other_submitter, service.create_draft, sub_id)
+
+
+def test_a_new_draft_replaces_the_unapproved_one(desk: Desk) -> None:
+    sub_id, _ = desk.ready()
+    first = as_(desk, desk.evaluator, service.create_draft, sub_id, ["one"])
+    second = as_(desk, desk.second, service.create_draft, sub_id, ["two"])
+    assert (second.id, second.version, second.author_id) == (
+        first.id,
+        1,
+        desk.second.user_id,
+    )
+    assert second.document is not None and second.document["limitations"] == ["two"]
+    assert len(as_(desk, desk.evaluator, service.list_versions, sub_id)) == 1
+
+
+def test_the_author_cannot_issue_alone_and_a_second_evaluator_can(desk: Desk) -> None:
+    sub_id, _ = desk.ready()
+    as_(desk, desk.evaluator, service.create_draft, sub_id)
+    with pytest.raises(Conflict, match="two-person rule") as refused:
+        as_(desk, desk.evaluator, service.approve, sub_id)
+    assert refused.value.field == "approver"
+
+    issued = as_(desk, desk.second, service.approve, sub_id)
+    assert (issued.status, issued.approver_id) == ("issued", desk.second.user_id)
+    with pytest.raises(Conflict, match="no report draft"):
+        as_(desk, desk.evaluator, service.approve, sub_id)
+
+    content = as_(desk, desk.world.submitter, service.report_files, sub_id)
+    key = desk.world.api.runtime.signing_key
+    verified = verify_report(content.data, content.signature or "", key.public_pem())
+    assert verified.sha256 == issued.sha256 == content.sha256
+    document = ReportDocument.model_validate(verified.document)
+    assert document.report.status == "issued"
+    assert [(a.user_id, a.role) for a in document.report.approvals] == [
+        (desk.evaluator.user_id, "author"),
+        (desk.second.user_id, "approver"),
+    ]
+    assert document.issuer.key_id == key.key_id
+
+    detail = desk.world.get(f"/submissions/{sub_id}", desk.world.submitter).json()
+    assert detail["state"] == "report_issued"
+    runtime = desk.world.api.runtime
+    with runtime.transaction() as session:
+        events = session.scalars(
+            select(NotificationEvent).where(NotificationEvent.kind == "report.issued")
+        ).all()
+        assert [(e.org_id, e.payload["version"]) for e in events] == [(desk.world.acme, 1)]
+        actions = {
+            (e.action, e.org_id)
+            for e in session.scalars(select(AuditEvent).where(AuditEvent.object_type == "report"))
+        }
+    agency = desk.world.api.agency_admin.org_id
+    assert actions == {
+        ("report.draft", agency),
+        ("report.approve", agency),
+        ("report.issue", desk.world.acme),
+    }
+
+
+def test_the_developer_sees_issued_versions_only(desk: Desk) -> None:
+    sub_id, _ = desk.ready()
+    world = desk.world
+    as_(desk, desk.evaluator, service.create_draft, sub_id)
+    assert as_(desk, world.submitter, service.list_versions, sub_id) == []
+    with pytest.raises(NotFound, match="no issued version"):
+        as_(desk, world.submitter, service.report_files, sub_id)
+    with pytest.raises(NotFound, match="no version 1"):
+        as_(desk, world.dev_viewer, service.report_files, sub_id, 1)
+    draft = as_(desk, desk.evaluator, service.report_files, sub_id, 1)
+    assert (draft.status, draft.signature) == ("draft", None)
+
+    as_(desk, desk.second, service.approve, sub_id)
+    report = as_(desk, world.dev_viewer, service.get_report, sub_id)
+    assert [(v.version, v.status, v.document) for v in report.versions] == [(1, "issued", None)]
+    assert report.latest_issued == 1
+    for outsider in (world.other_submitter, world.vendor, world.analyst):
+        with pytest.raises(NotFound):
+            as_(desk, outsider, service.get_report, sub_id)
+        with pytest.raises(NotFound):
+            as_(desk, outsider, service.report_files, sub_id, 1)
+    with pytest.raises(PermissionDenied, match="issued report"):
+        as_(desk, world.submitter, service.list_findings, sub_id)
+
+
+def test_an_amendment_is_a_new_version_superseding_the_last(desk: Desk) -> None:
+    sub_id, _ = desk.ready()
+    first = _issue(desk, sub_id)
+    with pytest.raises(InvalidInput, match="reason") as missing:
+        as_(desk, desk.evaluator, service.create_draft, sub_id)
+    assert missing.value.field == "amendment_reason"
+    amended = _issue(desk, sub_id, amendment_reason="corrected the limitations")
+    assert (amended.version, amended.supersedes_id, amended.amendment_reason) == (
+        2,
+        first.id,
+        "corrected the limitations",
+    )
+    latest = as_(desk, desk.world.submitter, service.report_files, sub_id)
+    document = ReportDocument.model_validate_json(latest.data)
+    assert (document.report.version, document.report.supersedes) == (2, first.id)
+    old = as_(desk, desk.world.submitter, service.report_files, sub_id, 1)
+    assert old.sha256 == first.sha256
+    detail = desk.world.get(f"/submissions/{sub_id}", desk.evaluator).json()
+    assert detail["state"] == "report_issued"
+
+
+def test_a_first_version_has_no_amendment_reason(desk: Desk) -> None:
+    sub_id, _ = desk.ready()
+    with pytest.raises(InvalidInput) as refused:
+        as_(desk, desk.evaluator, service.create_draft, sub_id, amendment_reason="why")
+    assert refused.value.field == "amendment_reason"
+
+
+def test_an_admin_may_turn_the_two_person_rule_off(desk: Desk) -> None:
+    sub_id, _ = desk.ready()
+    off = ReportSettingsUpdate(two_person_rule=False, reason="single-evaluator pilot")
+    for caller in (desk.evaluator, desk.world.dev_admin):
+        with pytest.raises(PermissionDenied, match="agency admins"):
+            as_(desk, caller, service.set_two_person_rule, off)
+    admin = desk.world.agency_admin
+    settings = as_(desk, admin, service.set_two_person_rule, off)
+    assert (settings.two_person_rule, settings.updated_by) == (False, admin.user_id)
+
+    as_(desk, desk.evaluator, service.create_draft, sub_id)
+    issued = as_(desk, desk.evaluator, service.approve, sub_id)
+    assert (issued.author_id, issued.approver_id) == (desk.evaluator.user_id,) * 2
+    with desk.world.api.runtime.transaction() as session:
+        change = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "settings.change")
+        ).one()
+    assert change.actor_user_id == admin.user_id
+    assert change.detail == {
+        "key": service.TWO_PERSON_RULE,
+        "from": True,
+        "to": False,
+        "reason": "single-evaluator pilot",
+    }
+
+
+def test_findings_link_only_the_submissions_own_campaigns(desk: Desk) -> None:
+    sub_id, campaign_id = desk.ready()
+    other_sub, other_campaign = desk.ready()
+    with pytest.raises(InvalidInput) as refused:
+        as_(desk, desk.evaluator, service.add_finding, sub_id, _finding(other_campaign))
+    assert refused.value.field == "transcripts.0.campaign_id"
+    finding = as_(desk, desk.evaluator, service.add_finding, sub_id, _finding(campaign_id))
+    assert (finding.vuln_id, finding.severity) == (None, "high")
+    listed = as_(desk, desk.second, service.list_findings, sub_id)
+    assert [f.id for f in listed] == [finding.id]
+    assert as_(desk, desk.second, service.list_findings, other_sub) == []
+    with desk.world.api.runtime.transaction() as session:
+        assert session.scalar(select(Report.id)) is None
