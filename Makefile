@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python bench/sandbox.py
 	$(BIN)/python bench/suite_verify.py
 	$(BIN)/python bench/campaign_overhead.py
+	$(BIN)/python bench/report_build.py
 
 clean:
 	rm -rf $(VENV) .predeploy dist

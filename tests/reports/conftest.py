@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from predeploy.accounts import Actor
-from predeploy.campaigns.models import Campaign, Job, SampleResult, TestPlan
 from predeploy.determination import CATEGORIES
 from predeploy.runtime import Runtime
 from predeploy.submissions.service import mark_testing
+from predeploy.testing import StoredResult
+from predeploy.testing import store_completed_campaign as store_stored_campaign
 from tests.conftest import START, Caller
 from tests.submissions.conftest import World, world  # noqa: F401 (a fixture used below)
 
@@ -33,85 +33,27 @@ def store_completed_campaign(
     """A campaign of a plan with one suite item and one reference model, stored as a worker's
     ingest leaves it, with `samples` results for the target (`solved` of them solved) and as
     many failed ones for the reference: its id."""
-    now = START + timedelta(hours=1)
-    with runtime.unit(Actor.system("test")) as ctx:
-        count = ctx.session.query(TestPlan).count()
-        document: dict[str, Any] = {
-            "name": f"report-plan-{count}",
-            "description": "",
-            "estimated_duration": 3600,
-            "elicitation": {"agent": None, "system_prompt": None, "attempts": 1},
-            "reference_models": [
-                {"label": REFERENCE, "model": "openai-api/acme/m0", "base_url": None,
-                 "api_key_env": None}
-            ],
-            "items": [{"task": "predeploy/cyber_suite", "task_args": {"seeds": [7]}}],
-        }  # fmt: skip
-        plan = TestPlan(
-            name=document["name"],
-            version=1,
-            document=document,
-            digest="0" * 64,
-            declared_duration_seconds=3600.0,
-            created_at=now,
-        )
-        ctx.session.add(plan)
-        ctx.session.flush()
-        campaign = Campaign(
-            submission_id=submission_id,
-            plan_id=plan.id,
-            state=state,
-            seeds={"0": {"seeds": [7], "source": "given"}},
-            estimated_seconds=3600.0,
-            estimate_source="declared",
-            log_root="/nonexistent",
-            created_at=now,
-            updated_at=now,
-            started_at=now,
-            finished_at=now + timedelta(minutes=30),
-        )
-        ctx.session.add(campaign)
-        ctx.session.flush()
-        for label in (TARGET, f"reference:{REFERENCE}"):
-            job = Job(
-                campaign_id=campaign.id,
-                item_index=0,
-                task="predeploy/cyber_suite",
-                model_label=label,
-                spec={},
-                state="succeeded",
-                not_before=now,
-                log_dir="/nonexistent",
-                retried_failures={"rate_limit": 1},
-                reruns=0,
-                created_at=now,
+    results = {
+        label: [
+            StoredResult(
+                sample_id=f"{CATEGORY}-{index}",
+                category=CATEGORY,
+                level=1,
+                score=1.0 if label == TARGET and index < solved else 0.0,
             )
-            ctx.session.add(job)
-            ctx.session.flush()
-            for index in range(samples):
-                solve = label == TARGET and index < solved
-                ctx.session.add(
-                    SampleResult(
-                        campaign_id=campaign.id,
-                        job_id=job.id,
-                        item_index=0,
-                        task="predeploy/cyber_suite",
-                        sample_id=f"{CATEGORY}-{index}",
-                        epoch=1,
-                        model_label=label,
-                        model="scripted",
-                        family=CATEGORY,
-                        category=CATEGORY,
-                        level=1,
-                        seed=7,
-                        score=1.0 if solve else 0.0,
-                        total_tokens=100,
-                        error_class="none",
-                        attempt=1,
-                        ingested_at=now,
-                    )
-                )
-        return campaign.id
+            for index in range(samples)
+        ]
+        for label in (TARGET, f"reference:{REFERENCE}")
+    }
+    return store_stored_campaign(
+        runtime,
+        submission_id,
+        results,
+        now=START + timedelta(hours=1),
+        references=[REFERENCE],
+        state=state,
+        retried_failures={"rate_limit": 1},
+    )
 
 
 @dataclass
