@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import predeploy.cli_support
 from predeploy.cli import app
 from predeploy.client import Client
 from predeploy.config import Settings
+from predeploy.keys import SigningKey
 from tests.conftest import Api
 
 runner = CliRunner()
@@ -31,6 +33,16 @@ def test_bootstrap_prints_json_with_token(server_env: Settings) -> None:
     out = json.loads(result.stdout)
     assert out["token"].startswith("pdp_")
     assert set(out) == {"token", "org_id", "user_id"}
+
+
+def test_bootstrap_makes_the_agency_signing_key(server_env: Settings) -> None:
+    assert not server_env.signing_key_path.exists()
+    args = ["admin", "bootstrap", "--org", "Agency", "--email", "k@agency.example"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(server_env.signing_key_path.stat().st_mode) == 0o600
+    key_id = SigningKey.from_settings(server_env).key_id
+    assert f"agency signing key {key_id}" in result.stdout
 
 
 def test_bootstrap_twice_is_refused(server_env: Settings) -> None:

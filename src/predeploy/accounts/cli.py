@@ -50,11 +50,18 @@ def bootstrap(
         upgrade(runtime.settings.resolved_database_url)
         with runtime.unit(Actor.system("admin bootstrap")) as ctx:
             result = service.bootstrap(ctx, org, email, password)
+        # The agency's report-signing key pair is made now, not at the first report, so that its
+        # public key can be published (`predeploy keys export-public`) before anything is signed.
+        key_id = runtime.signing_key.key_id
     if as_json:
         print_json(result)
     else:
         console.print(
             f"agency org [bold]{org}[/bold] ({result.org_id}), admin {email} ({result.user_id})"
+        )
+        console.print(
+            f"agency signing key {key_id} ({runtime.settings.signing_key_path}, mode 0600)",
+            highlight=False,
         )
         console.print("admin token (shown once, store it now):")
         console.print(result.token, highlight=False, soft_wrap=True)
