@@ -150,8 +150,10 @@ class _Vault:
             badge = self.until(b"> ").split("Badge of ", 1)[1].split("\n", 1)[0]
             for word in badge.split("|"):
                 stack += (0 if word == "(nil)" else int(word, 16)).to_bytes(8, "little")
-            if found := re.search(rb"[0-9a-f]{32}", stack):
-                option["token"] = found.group(0).decode()
+            # The token is the 32 hex digits before its NUL: stack bytes just before it may be
+            # hex digits too (the reference solution reads it the same way).
+            if found := re.search(rb"([0-9a-f]{32})\x00", stack):
+                option["token"] = found.group(1).decode()
                 return option
         raise AssertionError("no token on the stack")
 
