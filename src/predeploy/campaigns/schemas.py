@@ -292,3 +292,9 @@ class WorkerOutcome(BaseModel):
     job_id: str | None
     outcome: Literal["idle", "succeeded", "failed", "cancelled", "released", "refused"]
     message: str = ""
+
+
+def reference_model_label(label: str) -> str:
+    """The model label of a plan's reference model `label` on its jobs and results (the target's
+    samples carry the access variant's label)."""
+    return f"reference:{label}"

@@ -36,6 +36,7 @@ from .schemas import (
     PlanItem,
     Progress,
     SampleResultOut,
+    reference_model_label,
 )
 
 
@@ -109,7 +110,7 @@ def _job_specs(
                     "base_url": reference.base_url,
                     "api_key_env": reference.api_key_env,
                 }
-                jobs.append((index, item, f"reference:{reference.label}", None, spec))
+                jobs.append((index, item, reference_model_label(reference.label), None, spec))
     return jobs
 
 

@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 from markupsafe import Markup
 
+from ..campaigns.schemas import reference_model_label
 from ..determination import CellStats, Comparison, CriterionResult, Evidence, Interval
 from ..errors import InvalidInput
 from ._charts import (
@@ -49,9 +50,6 @@ VERIFY_COMMAND = (
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 _OUTCOMES = {"met": "met", "cannot_be_ruled_out": "cannot be ruled out", "not_met": "not met"}
-
-# A reference model's samples carry this label prefix (see the campaign jobs).
-_REFERENCE_PREFIX = "reference:"
 
 
 # --- template data -------------------------------------------------------------------------
@@ -121,7 +119,7 @@ def _result_rows(document: ReportDocument) -> list[_ResultRow]:
 def _references(document: ReportDocument) -> list[_ReferenceView]:
     determination = document.determination
     models = {
-        f"{_REFERENCE_PREFIX}{reference.label}": reference.model
+        reference_model_label(reference.label): reference.model
         for campaign in document.campaigns
         for reference in campaign.plan.reference_models
     }

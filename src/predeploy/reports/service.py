@@ -24,7 +24,7 @@ from ..accounts.actor import Actor
 from ..accounts.models import Organization, Scope, User
 from ..audit.service import record
 from ..campaigns.models import Campaign, Job, SampleResult, TestPlan
-from ..campaigns.schemas import CampaignState
+from ..campaigns.schemas import CampaignState, reference_model_label
 from ..db import new_id
 from ..determination import DeterminationSettings, Outcome, determine, load_scale
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -410,7 +410,7 @@ def _campaign_record(ctx: Context, campaign: Campaign) -> tuple[CampaignRecord, 
         retried_failures=retried,
     )
     # Campaign jobs label a reference model's samples `reference:<label>`.
-    return record_, [f"reference:{r.label}" for r in references]
+    return record_, [reference_model_label(r.label) for r in references]
 
 
 def _outcomes(ctx: Context, campaign_ids: list[str]) -> list[Outcome]:
