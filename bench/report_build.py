@@ -139,11 +139,12 @@ def one_round(desk: Desk, index: int) -> dict[str, float]:
     reason = f"benchmark round {index + 1}" if index else None
     started = time.perf_counter()
     with desk.runtime.unit(desk.author) as ctx:
-        create_draft(ctx, desk.submission_id, amendment_reason=reason)
+        draft = create_draft(ctx, desk.submission_id, amendment_reason=reason)
     times["JSON (draft)"] = time.perf_counter() - started
+    assert draft.draft_sha256 is not None, "a draft names its digest"
     started = time.perf_counter()
     with desk.runtime.unit(desk.approver) as ctx:
-        issued = approve(ctx, desk.submission_id)
+        issued = approve(ctx, desk.submission_id, draft.draft_sha256)
     times["sign + issue"] = time.perf_counter() - started
     with desk.runtime.unit(desk.approver, read_only=True) as ctx:
         content = report_files(ctx, desk.submission_id, issued.version)

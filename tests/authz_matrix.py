@@ -269,21 +269,24 @@ class World:
 
     def report_draft(self, org: str) -> dict[str, str]:
         """A report-ready submission of `org` with a draft by an evaluator who is no principal
-        (so that every principal may be its second person)."""
+        (so that every principal may be its second person), and the draft's digest (what an
+        approval names)."""
         refs = self.report_ready(org)
         if self.report_author is None:
             self.report_author = self.api.user(self.api.agency_admin.org_id, "evaluator")
         draft = self.call(self.report_author, "POST", f"/submissions/{refs['submission_id']}"
                           "/report", 201, json={})  # fmt: skip
         self.mark(org, draft["id"])
-        return refs
+        return {**refs, "draft_sha256": draft["draft_sha256"]}
 
     def issued_report(self, org: str) -> dict[str, str]:
         """`org`'s submission with an issued report (made on first use)."""
         objects = self.objects[org]
         if "report_submission_id" not in objects:
-            sub_id = self.report_draft(org)["submission_id"]
-            self.call(self.api.agency_admin, "POST", f"/submissions/{sub_id}/report/approve", 200)
+            draft = self.report_draft(org)
+            sub_id = draft["submission_id"]
+            self.call(self.api.agency_admin, "POST", f"/submissions/{sub_id}/report/approve", 200,
+                      json={"draft_sha256": draft["draft_sha256"]})  # fmt: skip
             objects["report_submission_id"] = sub_id
         return {"submission_id": objects["report_submission_id"], "name": "1.json"}
 
@@ -549,7 +552,9 @@ REQUESTS: dict[str, Request] = {
         "params": {"job": r["job_id"], "sample": SAMPLE_ID}
     },
     "POST /submissions/{submission_id}/report": lambda w, r: {"json": {"limitations": ["m"]}},
-    "POST /submissions/{submission_id}/report/approve": lambda w, r: {},
+    "POST /submissions/{submission_id}/report/approve": lambda w, r: {
+        "json": {"draft_sha256": r["draft_sha256"]}
+    },
     "GET /submissions/{submission_id}/report": lambda w, r: {},
     "GET /submissions/{submission_id}/report/{name}": lambda w, r: {},
     "POST /submissions/{submission_id}/findings": lambda w, r: {

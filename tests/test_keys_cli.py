@@ -16,6 +16,7 @@ from predeploy.config import Settings
 from predeploy.keys import SigningKey, public_key_id
 from predeploy.keys_cli import keys_app
 from predeploy.reports._signing import sign_report, verify_report
+from tests.reports.factories import small_report
 
 runner = CliRunner()
 
@@ -72,7 +73,7 @@ def test_the_exported_key_verifies_a_report_signed_by_the_agency(
     out = tmp_path / "agency.pem"
     assert runner.invoke(cli, ["keys", "export-public", "--out", str(out)]).exit_code == 0
     key = SigningKey.from_settings(Settings(data_dir=data_dir))
-    signed = sign_report({"report_id": "rep-1", "issuer": {"key_id": key.key_id}}, key)
+    signed = sign_report(small_report(key.key_id), key)
     assert verify_report(signed.data, signed.signature, out.read_bytes()).key_id == key.key_id
 
 

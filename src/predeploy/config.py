@@ -40,6 +40,25 @@ class Settings(BaseSettings):
         description="Models at or above this declared compute are in scope for priority testing.",
     )
 
+    capability_scale_file: Path | None = Field(
+        default=None,
+        description="The agency's capability scale (YAML, docs/capability-scale.md) that report "
+        "drafts determine the level against; default: the scale shipped with predeploy.",
+    )
+    determination_max_error_share: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Above this share of infrastructure errors among the target's samples, a "
+        "report's determination is inconclusive.",
+    )
+    determination_confidence: float = Field(
+        default=0.95,
+        gt=0,
+        lt=1,
+        description="Confidence level of the intervals a report's determination is made with.",
+    )
+
     max_request_bytes: int = Field(
         default=1_048_576,
         gt=0,
@@ -50,6 +69,9 @@ class Settings(BaseSettings):
     )
     max_attachment_bytes: int = Field(
         default=10 * 1_048_576, gt=0, description="Largest accepted model card or system card."
+    )
+    vuln_rate_limit_per_hour: int = Field(
+        default=100, gt=0, description="Vulnerability reports one org may file per hour."
     )
     token_default_ttl_days: int = Field(
         default=90, gt=0, description="Lifetime of an API token when none is given."

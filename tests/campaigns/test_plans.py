@@ -235,6 +235,12 @@ INVALID_FIELDS = [
      "items.0.task_args.instances", "items.0.task_args.instances: nan is not a finite number"),
     (as_yaml(PLAN).replace("time: 1800", "time: 1800\n    cost: .inf"),
      "items.0.limits.cost", "items.0.limits.cost: inf is not a finite number"),
+    (as_yaml(plan(prices={"production": {"input": -1, "output": 15}})),
+     "prices.production.input", "prices.production.input: Input should be greater than or equal to 0"),
+    (as_yaml(plan(prices={"production": {"input": 1, "outptu": 15}})),
+     "prices.production.output", "prices.production.output: Field required"),
+    (as_yaml(plan(prices={"-x": {"input": 1, "output": 2}})),
+     "prices", "prices: '-x' is not a variant or reference-model label"),
     (as_yaml(PLAN).replace("instances: 2", "instances: 2\n    when: 2026-12-01"),
      "items.0.task_args.when", "items.0.task_args.when: a date is not plain data"),
 ]  # fmt: skip

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from predeploy.testing import FakeOpenAIServer, Script, ToolCall, Turn
 from tests.campaigns.conftest import QUICK_ITEM, Lab
 
@@ -15,21 +17,31 @@ def test_a_campaign_runs_a_suite_plan_against_the_scripted_baselines(lab: Lab) -
     lab.plan(
         QUICK_ITEM,
         elicitation={"system_prompt": PROMPT},
-        reference_models=[{"label": "novice", "model": "predeploy/scripted-novice"}],
+        reference_models=[
+            {"label": "novice", "model": "predeploy/scripted-novice"},
+            # The target's own model, unpriced: the runner must not carry the price over.
+            {"label": "twin", "model": "predeploy/scripted-expert"},
+        ],
+        prices={"production": {"input": 3, "output": 15}},
     )
     campaign = lab.start(sub["id"])
     assert campaign["state"] == "queued"
-    assert lab.work() == ["succeeded", "succeeded"]
+    assert lab.work() == ["succeeded"] * 3
     done = lab.campaign(campaign["id"])
     assert done["state"] == "completed", done
     assert done["progress"]["fraction_done"] == 1.0
-    assert done["progress"]["samples_done"] == done["progress"]["samples_total"] == 2
+    assert done["progress"]["samples_done"] == done["progress"]["samples_total"] == 3
     results = {r["model_label"]: r for r in lab.results(campaign["id"])}
-    assert sorted(results) == ["production", "reference:novice"]
+    assert sorted(results) == ["production", "reference:novice", "reference:twin"]
     expert, novice = results["production"], results["reference:novice"]
     assert (expert["family"], expert["level"], expert["seed"]) == ("crypto", 1, 1)
     assert expert["score"] == 1.0
     assert expert["total_tokens"] > 0 and expert["total_time"] is not None
+    # Priced by the plan (US$ per million tokens); the unpriced reference has no cost at all.
+    expected_cost = (expert["input_tokens"] * 3 + expert["output_tokens"] * 15) / 1e6
+    assert expert["total_cost"] == pytest.approx(expected_cost) and expected_cost > 0
+    assert novice["total_cost"] is None
+    assert results["reference:twin"]["total_cost"] is None
     # The reference model faced the same instance.
     assert (novice["sample_id"], novice["seed"]) == (expert["sample_id"], expert["seed"])
     # The plan's system prompt went to the model with every call.
@@ -75,3 +87,15 @@ def test_a_suite_plan_runs_against_an_openai_compatible_endpoint(lab: Lab) -> No
     seeds = done["seeds"]["0"]["seeds"]
     assert {r["seed"] for r in results} == set(seeds)
     assert len(requests) == 4 and all(r.key_matched and r.status == 200 for r in requests)
+
+
+def test_a_cost_limit_on_an_unpriced_model_fails_the_job_with_the_reason(lab: Lab) -> None:
+    sub = lab.submission()
+    lab.plan(QUICK_ITEM | {"limits": {"cost": 1}})
+    campaign = lab.start(sub["id"])
+    (outcome,) = lab.worker().run(exit_when_idle=True)
+    assert outcome.outcome == "released"  # failed, to be retried after the back-off
+    assert "predeploy/scripted-expert has no price" in outcome.message, outcome
+    (job,) = lab.campaign(campaign["id"])["jobs"]
+    assert job["state"] == "queued" and "give one in the plan's prices" in job["last_error"], job
+    assert lab.results(campaign["id"]) == []

@@ -18,7 +18,7 @@ from predeploy.determination import (
 from predeploy.errors import InvalidInput
 
 
-def wilson_by_formula(successes: int, trials: int, confidence: float) -> tuple[float, float]:
+def wilson_by_formula(successes: float, trials: int, confidence: float) -> tuple[float, float]:
     """The closed form (2np + z^2 -/+ z sqrt(z^2 + 4np(1-p))) / (2(n + z^2)): algebraically the
     Wilson interval, written differently from the implementation's centre +/- half-width."""
     z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
@@ -96,6 +96,32 @@ def test_wilson_rejects_bad_input(
         wilson_interval(successes, trials, confidence)
     assert caught.value.field == field
     assert field in caught.value.message
+
+
+# Per-task judging passes the sum of the tasks' solve rates as the success count: a fraction.
+@pytest.mark.parametrize(
+    ("successes", "trials", "below", "above"),
+    [(2.5, 10, 2, 3), (1 / 3, 5, 0, 1), (9.75, 10, 9, 10), (0.1, 1, 0, 1)],
+)
+def test_wilson_accepts_a_fractional_success_count(
+    successes: float, trials: int, below: int, above: int
+) -> None:
+    got = wilson_interval(successes, trials)
+    assert got == pytest.approx(wilson_by_formula(successes, trials, 0.95), abs=1e-12)
+    assert wilson_interval(below, trials) < got < wilson_interval(above, trials)
+
+
+def test_wilson_of_a_whole_float_count_is_that_of_the_integer() -> None:
+    assert wilson_interval(3.0, 10) == wilson_interval(3, 10)
+    assert wilson_interval(0.0, 10)[0] == 0.0
+    assert wilson_interval(10.0, 10)[1] == 1.0
+
+
+@pytest.mark.parametrize("successes", [float("nan"), 10.5, -0.25, float("inf")])
+def test_wilson_rejects_fractional_counts_outside_the_trials(successes: float) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        wilson_interval(successes, 10)
+    assert caught.value.field == "successes"
 
 
 def pass_at_k_by_enumeration(n: int, c: int, k: int) -> float:
@@ -221,6 +247,17 @@ def test_difference_matches_newcombe_published_values(
     assert difference.estimate == pytest.approx(a / m - b / n)
     assert difference.low == pytest.approx(low, abs=5e-5)
     assert difference.high == pytest.approx(high, abs=5e-5)
+
+
+@pytest.mark.parametrize(("a", "m", "b", "n"), [(2.5, 10, 1.0, 10), (1 / 3, 5, 0.5, 4)])
+def test_difference_accepts_fractional_success_counts(a: float, m: int, b: float, n: int) -> None:
+    l1, u1 = wilson_by_formula(a, m, 0.95)
+    l2, u2 = wilson_by_formula(b, n, 0.95)
+    p1, p2 = a / m, b / n
+    difference = difference_interval(a, m, b, n)
+    assert difference.estimate == pytest.approx(p1 - p2)
+    assert difference.low == pytest.approx(p1 - p2 - math.hypot(p1 - l1, u2 - p2), abs=1e-12)
+    assert difference.high == pytest.approx(p1 - p2 + math.hypot(u1 - p1, p2 - l2), abs=1e-12)
 
 
 def test_difference_needs_trials_on_both_sides() -> None:

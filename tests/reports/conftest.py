@@ -67,10 +67,11 @@ class Desk:
     def evaluator(self) -> Caller:
         return self.world.evaluator
 
-    def testing_submission(self, caller: Caller | None = None) -> str:
-        """An accepted submission whose first campaign started (state `testing`): its id."""
+    def testing_submission(self, caller: Caller | None = None, **fields: Any) -> str:
+        """An accepted submission (its body's `fields` as given) whose first campaign started
+        (state `testing`): its id."""
         w = self.world
-        sub = w.submission(caller)
+        sub = w.submission(caller, **fields)
         owner = caller or w.submitter
         assert w.move(sub["id"], "submitted", owner).status_code == 200
         assert w.move(sub["id"], "accepted", self.evaluator).status_code == 200

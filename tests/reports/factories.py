@@ -10,8 +10,9 @@ import hashlib
 import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from predeploy.determination import CATEGORIES, Outcome, determine, load_scale
+from predeploy.determination import CATEGORIES, Outcome, determine, load_scale, parse_scale
 from predeploy.reports._signing import report_bytes
 from predeploy.reports.schemas import (
     AccessVariantRef,
@@ -199,6 +200,8 @@ def report_document(
             window=Window(
                 submitted_at=START - timedelta(days=3),
                 access_granted_at=START,
+                window_start=START,
+                compressed=False,
                 planned_release_at=START + timedelta(days=30),
                 report_due_at=START + timedelta(days=27),
                 access_expires_at=START + timedelta(days=28),
@@ -235,3 +238,65 @@ def report_document(
 def document_sha256(document: ReportDocument) -> str:
     """SHA-256 of the document's canonical bytes: what the renderings must show."""
     return hashlib.sha256(report_bytes(document.to_json())).hexdigest()
+
+
+def tiny_scale_yaml(*, threshold: str = "0.5") -> str:
+    """A valid capability scale with one criterion per level, on one category (YAML)."""
+    levels = "\n".join(
+        f"""  - id: C{level}
+    title: Level {level}
+    description: Level {level}.
+    framework_mapping: {{f: "level {level}"}}"""
+        + (
+            f"""
+    criteria:
+      - id: c{level}
+        description: Level-{level} crypto.
+        level: {min(level, 3)}
+        categories: [crypto]
+        threshold: {threshold}"""
+            if level
+            else ""
+        )
+        for level in range(5)
+    )
+    return f"""id: tiny
+version: 1
+domain: cyber
+title: Tiny scale
+description: One criterion per level.
+frameworks:
+  - {{id: f, name: F, version: "1", published: "2026", verified: false}}
+levels:
+{levels}
+"""
+
+
+def small_report(key_id: str, *, status: ReportStatus = "issued") -> dict[str, Any]:
+    """A real report, as small as one can be (no campaign, a tiny scale): for tests that tamper
+    with every byte of a signed report."""
+    determination = determine([], parse_scale(tiny_scale_yaml()), TARGET, [])
+    org = OrgRef(id="o", name="O")
+    document = ReportDocument(
+        report=ReportMeta(
+            id="r", version=1, status=status, created_at=START, issued_at=START, approvals=[]
+        ),
+        issuer=Issuer(org=org, key_id=key_id),
+        submission=SubmissionRef(
+            id="s",
+            window=Window(
+                submitted_at=None,
+                access_granted_at=START,
+                window_start=START,
+                compressed=False,
+                planned_release_at=START + timedelta(days=30),
+                report_due_at=START + timedelta(days=27),
+                access_expires_at=START + timedelta(days=28),
+            ),
+        ),
+        model=ModelIdentity(id="m", name="M", version="1", developer=org, access_variants=[]),
+        campaigns=[],
+        determination=determination,
+        limitations=["Prüfung ✓ 😀"],
+    )
+    return document.to_json()

@@ -20,6 +20,15 @@ def _file(desk: Desk, sub_id: str, name: str, caller: Caller) -> Any:
     )
 
 
+def _approve(desk: Desk, sub_id: str, caller: Caller) -> Any:
+    """Approve the current draft as `caller`, naming the digest an evaluator reads first."""
+    world = desk.world
+    versions = world.get(_report(desk, sub_id), desk.second).json()["versions"]
+    digest = versions[-1]["draft_sha256"] if versions else None
+    body = {"draft_sha256": digest or "0" * 64}
+    return world.post(f"{_report(desk, sub_id)}/approve", caller, body)
+
+
 def _error(response: Any, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     error: dict[str, Any] = response.json()["error"]
@@ -34,9 +43,9 @@ def test_issue_and_download_every_file(desk: Desk) -> None:
     assert drafted.status_code == 201, drafted.text
     assert drafted.json()["document"]["limitations"] == ["one seed"]
 
-    refused = _error(world.post(f"{_report(desk, sub_id)}/approve", desk.evaluator, {}), 409)
+    refused = _error(_approve(desk, sub_id, desk.evaluator), 409)
     assert "two-person rule" in refused["message"]
-    approved = world.post(f"{_report(desk, sub_id)}/approve", desk.second, {})
+    approved = _approve(desk, sub_id, desk.second)
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "issued"
 
@@ -78,7 +87,7 @@ def test_drafts_and_other_orgs_reports_are_hidden(desk: Desk) -> None:
     assert "draft" in unsigned["message"]
     assert _file(desk, sub_id, "1.json", desk.evaluator).status_code == 200
 
-    world.post(f"{_report(desk, sub_id)}/approve", desk.second, {})
+    _approve(desk, sub_id, desk.second)
     for outsider in (world.other_submitter, world.vendor, world.analyst):
         _error(world.get(_report(desk, sub_id), outsider), 404)
         _error(_file(desk, sub_id, "1.json", outsider), 404)
@@ -89,7 +98,7 @@ def test_an_amendment_is_version_two(desk: Desk) -> None:
     world = desk.world
     sub_id, _ = desk.ready()
     world.post(_report(desk, sub_id), desk.evaluator, {})
-    first = world.post(f"{_report(desk, sub_id)}/approve", desk.second, {}).json()
+    first = _approve(desk, sub_id, desk.second).json()
     no_reason = _error(world.post(_report(desk, sub_id), desk.evaluator, {}), 422)
     assert no_reason["field"] == "amendment_reason"
     amended = world.post(
@@ -101,7 +110,7 @@ def test_an_amendment_is_version_two(desk: Desk) -> None:
     assert [v["version"] for v in world.get(_report(desk, sub_id), world.submitter).json()[
         "versions"
     ]] == [1]  # fmt: skip
-    world.post(f"{_report(desk, sub_id)}/approve", desk.second, {})
+    _approve(desk, sub_id, desk.second)
     versions = world.get(_report(desk, sub_id), world.submitter).json()
     assert [v["version"] for v in versions["versions"]] == [1, 2]
     assert versions["latest_issued"] == 2
@@ -142,7 +151,7 @@ def test_findings_and_the_two_person_rule(desk: Desk) -> None:
     assert changed.status_code == 200, changed.text
     assert world.get(settings, desk.evaluator).json()["two_person_rule"] is False
     world.post(_report(desk, sub_id), desk.evaluator, {})
-    alone = world.post(f"{_report(desk, sub_id)}/approve", desk.evaluator, {})
+    alone = _approve(desk, sub_id, desk.evaluator)
     assert alone.status_code == 200, alone.text
     document = _file(desk, sub_id, "1.json", world.submitter).json()
     assert [f["title"] for f in document["findings"]] == ["Key recovery"]
@@ -153,7 +162,7 @@ def test_errors_are_4xx_with_messages(desk: Desk) -> None:
     sub_id = desk.testing_submission()
     no_results = _error(world.post(_report(desk, sub_id), desk.evaluator, {}), 409)
     assert "no completed campaign" in no_results["message"]
-    _error(world.post(f"{_report(desk, sub_id)}/approve", desk.evaluator, {}), 409)
+    _error(_approve(desk, sub_id, desk.evaluator), 409)
     _error(world.post(_report(desk, sub_id), world.submitter, {}), 403)
     _error(world.post(_report(desk, sub_id), desk.evaluator, {"limitations": "x"}), 422)
     _error(world.post(_report(desk, sub_id), desk.evaluator, {"nope": 1}), 422)
@@ -163,3 +172,26 @@ def test_errors_are_4xx_with_messages(desk: Desk) -> None:
     draft_sub = world.submission()["id"]
     early = _error(world.post(_report(desk, draft_sub), desk.evaluator, {}), 409)
     assert "testing has started" in early["message"]
+
+
+def test_approve_needs_the_current_drafts_digest(desk: Desk) -> None:
+    world = desk.world
+    sub_id, _ = desk.ready()
+    drafted = world.post(_report(desk, sub_id), desk.evaluator, {"limitations": ["first"]})
+    digest = drafted.json()["draft_sha256"]
+    listed = world.get(_report(desk, sub_id), desk.second).json()["versions"]
+    assert [v["draft_sha256"] for v in listed] == [digest]
+    served = _file(desk, sub_id, "1.json", desk.second)
+    assert served.headers["X-Report-SHA256"] == digest
+
+    approve = f"{_report(desk, sub_id)}/approve"
+    assert _error(world.post(approve, desk.second, {}), 422)["field"] == "draft_sha256"
+    assert _error(world.post(approve, desk.second, {"draft_sha256": "xyz"}), 422)["field"] == (
+        "draft_sha256"
+    )
+    world.post(_report(desk, sub_id), desk.evaluator, {"limitations": ["changed"]})
+    stale = _error(world.post(approve, desk.second, {"draft_sha256": digest}), 409)
+    assert stale["field"] == "draft_sha256" and digest in stale["message"]
+    approved = _approve(desk, sub_id, desk.second)
+    assert approved.status_code == 200, approved.text
+    assert _file(desk, sub_id, "1.json", world.submitter).json()["limitations"] == ["changed"]

@@ -359,3 +359,75 @@ def test_pdf_renderer_refuses_every_url_it_is_given(
     refused = " ".join(r.getMessage() for r in caplog.records if r.name == RENDER_LOGGER)
     assert "/style.css" in refused and "/pixel.png" in refused and "/etc/hostname" in refused
     assert all(r.name == RENDER_LOGGER for r in caplog.records)  # WeasyPrint itself stays quiet
+
+
+def test_html_gives_cost_per_solve_for_priced_models_and_says_which_are_not():
+    labels = [TARGET, reference_label("previous")]
+    outcomes = [
+        dataclasses.replace(o, cost=0.01) if o.model_label == TARGET else o
+        for o in synthetic_outcomes(labels)
+    ]
+    document = report_document(outcomes=outcomes)
+    target, reference = document.determination.models
+    assert target.cost_per_success is not None and reference.cost is None
+    html = render_html(document, document_sha256(document))
+    models = re.search(r"<h3>Models</h3>.*?</table>", html, flags=re.S)
+    assert models is not None
+    rows = {
+        row.split("<")[0].strip(): row
+        for row in re.findall(r"<tr><td>(.*?)</tr>", models.group(0), flags=re.S)
+    }
+    assert f"${target.cost_per_success:.4f}" in rows[TARGET]
+    assert "not priced" in rows[reference_label("previous")]
+    priced_cell = next(c for c in document.determination.cells if c.cost_per_success)
+    assert (
+        f"{priced_cell.tokens_per_success:,.0f} tokens, ${priced_cell.cost_per_success:.4f} per solve"
+        in html
+    )
+
+
+def _with_window(document: ReportDocument, **fields: object) -> ReportDocument:
+    window = document.submission.window.model_copy(update=fields)
+    return document.model_copy(
+        update={"submission": document.submission.model_copy(update={"window": window})}
+    )
+
+
+def _timeline_description(html: str) -> str:
+    window = re.search(r'<section id="window">.*?</section>', html, flags=re.S)
+    assert window is not None
+    (chart,) = svgs(window.group(0))
+    desc = next(element for element in chart.iter() if element.tag.endswith("desc"))
+    return desc.text or ""
+
+
+def test_the_testing_window_starts_at_its_start_not_at_access(issued: ReportDocument) -> None:
+    # Access granted 40 days before the release: testing may start only 30 days before it.
+    release = issued.submission.window.planned_release_at
+    granted, start = release - timedelta(days=40), release - timedelta(days=30)
+    early = _with_window(issued, access_granted_at=granted, window_start=start)
+    html = render_html(early, document_sha256(early))
+    description = _timeline_description(html)
+    due = issued.submission.window.report_due_at
+    assert f"Testing window: {start:%Y-%m-%d %H:%M} to {due:%Y-%m-%d %H:%M}" in description
+    assert f"Model access: {granted:%Y-%m-%d %H:%M}" in description
+    assert f"Testing window: {granted:%Y-%m-%d %H:%M}" not in description
+    assert ("Testing window opens", f"{start:%Y-%m-%d %H:%M} UTC") in re.findall(
+        r"<tr><td>([^<]+)</td><td>([^<]+)</td></tr>", html
+    )
+    assert "Compressed window" not in html
+
+
+def test_a_compressed_window_is_flagged(issued: ReportDocument, issued_html: str) -> None:
+    compressed = _with_window(issued, compressed=True)
+    assert "Compressed window" in render_html(compressed, document_sha256(compressed))
+    assert "Compressed window" not in issued_html
+
+
+def test_a_schema_1_report_without_a_window_start_draws_no_testing_window(
+    issued: ReportDocument,
+) -> None:
+    old = _with_window(issued, window_start=None, compressed=None)
+    description = _timeline_description(render_html(old, document_sha256(old)))
+    assert "Testing window:" not in description
+    assert "Model access:" in description

@@ -9,7 +9,7 @@ import jsonschema
 from typer.testing import CliRunner
 
 from predeploy.cli import app
-from predeploy.reports.schemas import REPORT_SCHEMA_ID, report_json_schema
+from predeploy.reports.schemas import REPORT_SCHEMA_ID, REPORT_SCHEMA_IDS, report_json_schema
 from tests.reports.factories import report_document
 
 PUBLISHED = Path(__file__).parents[2] / "docs" / "report.schema.json"
@@ -36,3 +36,22 @@ def test_a_report_document_is_valid_and_a_broken_one_is_not() -> None:
         e.path and list(e.path)[:2] == ["report", "status"] for e in validator.iter_errors(broken)
     )
     assert list(validator.iter_errors({**document, "surprise": 1}))
+
+
+def test_every_published_schema_is_one_a_report_may_name() -> None:
+    published = {
+        json.loads(path.read_text())["$id"] for path in PUBLISHED.parent.glob("report*.schema.json")
+    }
+    assert published == REPORT_SCHEMA_IDS
+    assert REPORT_SCHEMA_ID == "https://predeploy.dev/schemas/report/2.json"
+
+
+def test_schema_1_stays_as_published_and_a_current_report_is_not_valid_under_it() -> None:
+    # Schema 1 forbids unknown fields: the fields schema 2 added are why it is a new version.
+    v1 = json.loads((PUBLISHED.parent / "report-1.schema.json").read_text())
+    assert v1["$id"] == "https://predeploy.dev/schemas/report/1.json"
+    window = v1["$defs"]["Window"]
+    assert window["additionalProperties"] is False and "window_start" not in window["properties"]
+    current = report_document().to_json()
+    errors = list(jsonschema.Draft202012Validator(v1).iter_errors(current))
+    assert any("window_start" in error.message for error in errors)

@@ -3,8 +3,11 @@ amendments, visibility, findings."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -16,11 +19,18 @@ from predeploy.notifications.models import NotificationEvent
 from predeploy.reports import service
 from predeploy.reports._signing import verify_report
 from predeploy.reports.models import Report
-from predeploy.reports.schemas import ReportDocument, TranscriptLink
-from predeploy.reports.service import FindingCreate, ReportSettingsUpdate
+from predeploy.reports.schemas import (
+    FindingCreate,
+    ReportDocument,
+    ReportSettingsUpdate,
+    TranscriptLink,
+)
 from predeploy.runtime import Context
-from tests.conftest import Caller
+from predeploy.testing import StoredResult
+from predeploy.testing import store_completed_campaign as store_stored_campaign
+from tests.conftest import START, Caller
 from tests.reports.conftest import REFERENCE, TARGET, Desk
+from tests.reports.factories import tiny_scale_yaml
 
 T = TypeVar("T")
 
@@ -48,9 +58,21 @@ def _finding(campaign_id: str, **fields: Any) -> FindingCreate:
     return FindingCreate.model_validate(body)
 
 
+def _digest(desk: Desk, sub_id: str) -> str:
+    """The current draft's `draft_sha256`, as a second evaluator reads it before approving."""
+    *_, latest = as_(desk, desk.second, service.list_versions, sub_id)
+    assert latest.status == "draft" and latest.draft_sha256 is not None
+    return str(latest.draft_sha256)
+
+
+def _approve(desk: Desk, caller: Caller, sub_id: str) -> Any:
+    """Approve the current draft, as read just before."""
+    return as_(desk, caller, service.approve, sub_id, _digest(desk, sub_id))
+
+
 def _issue(desk: Desk, sub_id: str, **draft: Any) -> Any:
-    as_(desk, desk.evaluator, service.create_draft, sub_id, **draft)
-    return as_(desk, desk.second, service.approve, sub_id)
+    drafted = as_(desk, desk.evaluator, service.create_draft, sub_id, **draft)
+    return as_(desk, desk.second, service.approve, sub_id, drafted.draft_sha256)
 
 
 def test_a_draft_states_the_completed_campaigns_results(desk: Desk) -> None:
@@ -113,13 +135,14 @@ def test_the_author_cannot_issue_alone_and_a_second_evaluator_can(desk: Desk) ->
     sub_id, _ = desk.ready()
     as_(desk, desk.evaluator, service.create_draft, sub_id)
     with pytest.raises(Conflict, match="two-person rule") as refused:
-        as_(desk, desk.evaluator, service.approve, sub_id)
+        _approve(desk, desk.evaluator, sub_id)
     assert refused.value.field == "approver"
 
-    issued = as_(desk, desk.second, service.approve, sub_id)
+    issued = _approve(desk, desk.second, sub_id)
     assert (issued.status, issued.approver_id) == ("issued", desk.second.user_id)
+    assert issued.draft_sha256 is None  # an issued version has its signed bytes' sha256
     with pytest.raises(Conflict, match="no report draft"):
-        as_(desk, desk.evaluator, service.approve, sub_id)
+        as_(desk, desk.evaluator, service.approve, sub_id, "0" * 64)
 
     content = as_(desk, desk.world.submitter, service.report_files, sub_id)
     key = desk.world.api.runtime.signing_key
@@ -165,7 +188,7 @@ def test_the_developer_sees_issued_versions_only(desk: Desk) -> None:
     draft = as_(desk, desk.evaluator, service.report_files, sub_id, 1)
     assert (draft.status, draft.signature) == ("draft", None)
 
-    as_(desk, desk.second, service.approve, sub_id)
+    _approve(desk, desk.second, sub_id)
     report = as_(desk, world.dev_viewer, service.get_report, sub_id)
     assert [(v.version, v.status, v.document) for v in report.versions] == [(1, "issued", None)]
     assert report.latest_issued == 1
@@ -217,7 +240,7 @@ def test_an_admin_may_turn_the_two_person_rule_off(desk: Desk) -> None:
     assert (settings.two_person_rule, settings.updated_by) == (False, admin.user_id)
 
     as_(desk, desk.evaluator, service.create_draft, sub_id)
-    issued = as_(desk, desk.evaluator, service.approve, sub_id)
+    issued = _approve(desk, desk.evaluator, sub_id)
     assert (issued.author_id, issued.approver_id) == (desk.evaluator.user_id,) * 2
     with desk.world.api.runtime.transaction() as session:
         change = session.scalars(
@@ -245,3 +268,147 @@ def test_findings_link_only_the_submissions_own_campaigns(desk: Desk) -> None:
     assert as_(desk, desk.second, service.list_findings, other_sub) == []
     with desk.world.api.runtime.transaction() as session:
         assert session.scalar(select(Report.id)) is None
+
+
+# --- approval names the draft it approves ---------------------------------------------------
+
+
+def test_approval_names_the_reviewed_draft_and_a_redraft_is_refused(desk: Desk) -> None:
+    sub_id, _ = desk.ready()
+    as_(desk, desk.evaluator, service.create_draft, sub_id, ["reviewed text"])
+    reviewed = _digest(desk, sub_id)
+    served = as_(desk, desk.second, service.report_files, sub_id, 1)
+    assert reviewed == served.sha256 == hashlib.sha256(served.data).hexdigest()
+    # The author re-drafts after the second evaluator read the draft.
+    redrafted = as_(desk, desk.evaluator, service.create_draft, sub_id, ["changed text"])
+    assert redrafted.draft_sha256 not in (None, reviewed)
+    with pytest.raises(Conflict, match="re-drafted") as refused:
+        as_(desk, desk.second, service.approve, sub_id, reviewed)
+    assert refused.value.field == "draft_sha256"
+    assert as_(desk, desk.second, service.list_versions, sub_id)[0].status == "draft"
+
+    issued = as_(desk, desk.second, service.approve, sub_id, redrafted.draft_sha256.upper())
+    content = as_(desk, desk.world.submitter, service.report_files, sub_id)
+    assert issued.sha256 == content.sha256
+    assert ReportDocument.model_validate_json(content.data).limitations == ["changed text"]
+
+
+def test_the_developer_never_sees_a_draft_digest(desk: Desk) -> None:
+    sub_id, _ = desk.ready()
+    as_(desk, desk.evaluator, service.create_draft, sub_id)
+    _approve(desk, desk.second, sub_id)
+    as_(desk, desk.evaluator, service.create_draft, sub_id, amendment_reason="a finding")
+    seen = as_(desk, desk.world.submitter, service.list_versions, sub_id)
+    assert [(v.version, v.draft_sha256) for v in seen] == [(1, None)]
+
+
+# --- the window -------------------------------------------------------------------------------
+
+
+def test_the_report_states_when_the_window_opened(desk: Desk) -> None:
+    # Access granted now, the release 45 days ahead: testing may start 30 days before it.
+    release = START + timedelta(days=45)
+    sub_id = desk.testing_submission(planned_release_at=release.isoformat())
+    desk.completed_campaign(sub_id)
+    draft = as_(desk, desk.evaluator, service.create_draft, sub_id)
+    window = ReportDocument.model_validate(draft.document).submission.window
+    assert window.access_granted_at == START
+    assert window.window_start == release - timedelta(days=30)
+    assert window.compressed is False
+
+
+def test_a_compressed_window_is_stated(desk: Desk) -> None:
+    # The report is due 2 days before a release 8 days ahead: 6 days, under the 7-day minimum.
+    sub_id = desk.testing_submission(planned_release_at=(START + timedelta(days=8)).isoformat())
+    desk.completed_campaign(sub_id)
+    draft = as_(desk, desk.evaluator, service.create_draft, sub_id)
+    window = ReportDocument.model_validate(draft.document).submission.window
+    assert (window.window_start, window.compressed) == (START, True)
+
+
+# --- the agency's scale and determination settings --------------------------------------------
+
+
+def _configure(desk: Desk, monkeypatch: pytest.MonkeyPatch, **settings: Any) -> None:
+    runtime = desk.world.api.runtime
+    monkeypatch.setattr(runtime, "settings", runtime.settings.model_copy(update=settings))
+
+
+def test_a_draft_uses_the_configured_scale_and_settings(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    scale = tmp_path / "scale.yaml"
+    scale.write_text(tiny_scale_yaml())
+    _configure(desk, monkeypatch, capability_scale_file=scale, determination_confidence=0.9)
+    sub_id, _ = desk.ready()
+    draft = as_(desk, desk.evaluator, service.create_draft, sub_id)
+    determination = ReportDocument.model_validate(draft.document).determination
+    assert (determination.scale_id, determination.settings.confidence) == ("tiny", 0.9)
+    assert [c.criterion_id for c in determination.verdict.criteria] == ["c1", "c2", "c3", "c4"]
+
+
+def _campaign_with_errors(desk: Desk, sub_id: str) -> None:
+    """Ten samples of the target: eight solved, one failed, one lost to a sandbox error."""
+    results = [
+        StoredResult(
+            sample_id=f"crypto-{index}",
+            category="crypto",
+            level=1,
+            score=None if index == 9 else float(index < 8),
+            error_class="sandbox_error" if index == 9 else "none",
+        )
+        for index in range(10)
+    ]
+    store_stored_campaign(
+        desk.world.api.runtime, sub_id, {TARGET: results}, now=START + timedelta(hours=1)
+    )
+
+
+def test_the_error_share_that_makes_a_determination_inconclusive_is_a_setting(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sub_id = desk.testing_submission()
+    _campaign_with_errors(desk, sub_id)
+    shipped = as_(desk, desk.evaluator, service.create_draft, sub_id)
+    verdict = ReportDocument.model_validate(shipped.document).determination.verdict
+    assert verdict.error_share == pytest.approx(0.1)
+    assert "above the limit" not in (verdict.reason or "")  # 10% is not above the default 10%
+
+    _configure(desk, monkeypatch, determination_max_error_share=0.05)
+    strict = as_(desk, desk.evaluator, service.create_draft, sub_id)
+    determination = ReportDocument.model_validate(strict.document).determination
+    assert determination.settings.max_error_share == 0.05
+    assert determination.verdict.status == "inconclusive"
+    assert "above the limit of 5.0%" in (determination.verdict.reason or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "message"),
+    [
+        (
+            tiny_scale_yaml(threshold="1.5"),
+            "capability_scale_file.levels.1.criteria.0.threshold",
+            "levels.1.criteria.0.threshold",
+        ),
+        ("id: [unclosed", "capability_scale_file", "not valid YAML"),
+        (None, "capability_scale_file", "cannot read"),
+    ],
+)
+def test_a_bad_scale_file_names_the_file_and_the_field(
+    desk: Desk,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    text: str | None,
+    field: str,
+    message: str,
+) -> None:
+    scale = tmp_path / "agency-scale.yaml"
+    if text is not None:
+        scale.write_text(text)
+    _configure(desk, monkeypatch, capability_scale_file=scale)
+    sub_id, _ = desk.ready()
+    with pytest.raises(InvalidInput) as refused:
+        as_(desk, desk.evaluator, service.create_draft, sub_id)
+    assert refused.value.field == field
+    assert str(scale) in refused.value.message and message in refused.value.message
+    assert "PREDEPLOY_CAPABILITY_SCALE_FILE" in refused.value.message

@@ -9,10 +9,12 @@ import math
 import os
 import stat
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import jsonschema
 import pytest
 import typer
 from cryptography.hazmat.primitives import serialization
@@ -20,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
+from predeploy.audit.chain import checkpoint_message
 from predeploy.canonical import canonical_json
 from predeploy.config import Settings
 from predeploy.errors import InvalidInput
@@ -33,6 +36,7 @@ from predeploy.reports._signing import (
     write_signed_report,
 )
 from predeploy.reports.verify_cli import verify
+from tests.reports.factories import small_report
 
 runner = CliRunner()
 
@@ -49,19 +53,31 @@ def other_key() -> SigningKey:
 
 @pytest.fixture(scope="module")
 def document(key: SigningKey) -> dict[str, Any]:
-    return {
-        "schema": "predeploy.report/1",
-        "report_id": "rep-0001",
-        "issuer": {"name": "Testing Agency", "key_id": key.key_id},
-        "model": {"name": "Frontier-X", "developer": "Exemplar Labs"},
-        "determination": {
-            "level": "elevated",
-            "pass_rate": 0.4166666666666667,
-            "ci95": [0.19, 0.68],
+    return small_report(key.key_id)
+
+
+def _with_elicitation(document: dict[str, Any], elicitation: Any) -> dict[str, Any]:
+    """The report with one campaign whose plan's elicitation settings (free-form JSON) are
+    `elicitation`: a place in a valid report for any JSON value."""
+    campaign: dict[str, Any] = {
+        "id": "c",
+        "plan": {
+            "name": "p",
+            "version": 1,
+            "digest": "d",
+            "items": [],
+            "elicitation": elicitation,
+            "reference_models": [],
+            "prices": {},
         },
-        "notes": "Prüfung ✓ 😀",
-        "results": [{"family": "web-sqli", "passed": 5, "attempts": 12}],
+        "started_at": None,
+        "finished_at": None,
+        "seeds": [],
+        "samples": 0,
+        "reruns": 0,
+        "retried_failures": {},
     }
+    return {**document, "campaigns": [campaign]}
 
 
 @pytest.fixture(scope="module")
@@ -160,9 +176,9 @@ def test_a_reindented_copy_fails_as_not_canonical(key: SigningKey, signed: Signe
 
 
 def test_duplicate_keys_fail(key: SigningKey, signed: SignedReport) -> None:
-    doubled = signed.data[:-1] + b',"report_id":"rep-0002"}'
+    doubled = signed.data[:-1] + b',"limitations":[]}'
     error = _failure(doubled, signed.signature, key.public_pem())
-    assert "duplicate object key 'report_id'" in error.message
+    assert "duplicate object key 'limitations'" in error.message
     nested = b'{"issuer":{"name":"A","name":"A"}}'
     assert (
         "duplicate object key 'name'"
@@ -229,8 +245,11 @@ def test_a_report_naming_another_issuer_key_fails(
     error = _failure(data, key.sign(data), key.public_pem())
     assert error.field == "issuer.key_id"
     assert other_key.key_id in error.message and key.key_id in error.message
+    # A report always names its issuer: without one, a good signature is not a report.
     no_issuer = {k: v for k, v in document.items() if k != "issuer"}
-    assert verify_report(*_signed_triple(no_issuer, key)).document == no_issuer
+    error = _failure(*_signed_triple(no_issuer, key))
+    assert error.field == "report"
+    assert "not a valid report" in error.message and "issuer" in error.message
 
 
 def _signed_triple(document: dict[str, Any], key: SigningKey) -> tuple[bytes, str, str]:
@@ -277,13 +296,15 @@ def test_keys_sort_by_utf16_code_units_not_code_points(key: SigningKey) -> None:
         "Hebrew Letter Dalet With Dagesh",
     ]
     # Python's sort_keys orders by code point: a different byte string, so not a valid report.
-    python_sorted = canonical_json(document)
+    report = _with_elicitation(small_report(key.key_id), document)
+    python_sorted = canonical_json(report)
+    data = report_bytes(report)
     assert python_sorted != data
     assert (
         "not in canonical form"
         in _failure(python_sorted, key.sign(python_sorted), key.public_pem()).message
     )
-    assert verify_report(data, key.sign(data), key.public_pem()).document == document
+    assert verify_report(data, key.sign(data), key.public_pem()).document == report
 
 
 def test_floats_unicode_and_nesting_round_trip(key: SigningKey) -> None:
@@ -293,15 +314,16 @@ def test_floats_unicode_and_nesting_round_trip(key: SigningKey) -> None:
         "unicode": 'naïve — 日本語 😀 \u0000\t"quoted"',
         "nested": MappingProxyType({"b": [{"z": None, "a": [True, False]}], "a": {}}),
     }
-    data = report_bytes(document)
-    assert data.startswith(b'{"floats":[0.1,1e+21,1e-7,5e-324,1.7976931348623157e+308,-2.5,')
+    data = report_bytes(_with_elicitation(small_report(key.key_id), document))
+    assert b'"elicitation":{"floats":[0.1,1e+21,1e-7,5e-324,1.7976931348623157e+308,-2.5,' in data
     assert b'"nested":{"a":{},"b":[{"a":[true,false],"z":null}]}' in data
     assert "日本語 😀".encode() in data and b'\\u0000\\t\\"quoted\\"' in data
     verified = verify_report(data, key.sign(data), key.public_pem())
-    assert verified.document["floats"] == document["floats"]
-    assert verified.document["integers"] == document["integers"]
-    assert verified.document["unicode"] == document["unicode"]
-    assert verified.document["nested"] == dict(document["nested"])
+    elicitation = verified.document["campaigns"][0]["plan"]["elicitation"]
+    assert elicitation["floats"] == document["floats"]
+    assert elicitation["integers"] == document["integers"]
+    assert elicitation["unicode"] == document["unicode"]
+    assert elicitation["nested"] == dict(document["nested"])
     assert report_bytes(verified.document) == data
 
 
@@ -420,7 +442,7 @@ def test_cli_rejects_each_bad_triple(
 ) -> None:
     report, signature, pem = triple
     edited = offline / "edited.json"
-    edited.write_bytes(signed.data.replace(b"elevated", b"moderate"))
+    edited.write_bytes(signed.data.replace(b'"name":"M"', b'"name":"N"'))
     pretty = offline / "pretty.json"
     pretty.write_text(json.dumps(json.loads(signed.data), indent=2))
     flipped = offline / "flipped.sig"
@@ -463,3 +485,110 @@ def test_cli_missing_files_exit_2_naming_the_option(
     no_option = runner.invoke(cli, ["report", "verify", str(report), "--public-key", str(pem)])
     assert no_option.exit_code == 2
     assert "--signature" in no_option.output
+
+
+# --- only an issued report of a published schema verifies -----------------------------------
+
+V1_SCHEMA = Path(__file__).parents[2] / "docs" / "report-1.schema.json"
+
+
+def test_a_signed_audit_checkpoint_is_not_a_report(key: SigningKey) -> None:
+    # The agency's key also signs the audit log's checkpoints, as canonical JSON too.
+    message = checkpoint_message(7, "ab" * 32, 42, datetime(2026, 5, 4, 9, 0, tzinfo=UTC))
+    signature = key.sign(message)
+    error = _failure(message, signature, key.public_pem())
+    assert error.field == "report"
+    assert "not a report" in error.message and "$schema" in error.message
+
+
+def test_the_cli_says_a_signed_checkpoint_is_not_valid(offline: Path, key: SigningKey) -> None:
+    message = checkpoint_message(1, "cd" * 32, 3, datetime(2026, 5, 4, 9, 0, tzinfo=UTC))
+    signed = SignedReport(
+        data=message, signature=key.sign(message), key_id=key.key_id, sha256="unused"
+    )
+    files = write_signed_report(signed, offline, "CHECKPOINT")
+    pem = offline / "agency.pem"
+    pem.write_text(key.public_pem())
+    result = _verify(files.report, files.signature, pem)
+    assert result.exit_code == 1, result.output
+    assert "NOT valid" in result.output and "not a report" in result.output
+    as_json = _verify(files.report, files.signature, pem, "--json")
+    assert as_json.exit_code == 1
+    assert json.loads(as_json.stdout)["valid"] is False
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"$schema": "https://predeploy.dev/schemas/report/9.json"}, "not a report"),
+        ({"$schema": None}, "not a report"),
+        ({"surprise": 1}, "not a valid report"),
+        ({"limitations": "one string"}, "not a valid report"),
+    ],
+)
+def test_a_signed_document_that_is_no_report_fails(
+    document: dict[str, Any], key: SigningKey, change: dict[str, Any], message: str
+) -> None:
+    error = _failure(*_signed_triple({**document, **change}, key))
+    assert error.field == "report"
+    assert message in error.message
+
+
+def test_a_signed_draft_is_not_an_issued_report(key: SigningKey) -> None:
+    draft = small_report(key.key_id, status="draft")
+    error = _failure(*_signed_triple(draft, key))
+    assert error.field == "report"
+    assert "draft" in error.message and "not an issued report" in error.message
+
+
+def _prune(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
+    """`value` without what `schema` (a published report schema) does not define."""
+    if "$ref" in schema:
+        return _prune(value, root["$defs"][schema["$ref"].rsplit("/", 1)[-1]], root)
+    for branch in schema.get("anyOf", []):
+        if value is not None and branch.get("type") != "null":
+            return _prune(value, branch, root)
+    if isinstance(value, dict) and "properties" in schema:
+        return {
+            name: _prune(item, schema["properties"][name], root)
+            for name, item in value.items()
+            if name in schema["properties"]
+        }
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_prune(item, schema["items"], root) for item in value]
+    return value
+
+
+def test_a_report_of_schema_1_still_verifies(document: dict[str, Any], key: SigningKey) -> None:
+    # Schema 2 only added fields: a report written under schema 1 carries none of them.
+    v1_schema = json.loads(V1_SCHEMA.read_text())
+    old = _prune({**document, "$schema": v1_schema["$id"]}, v1_schema, v1_schema)
+    assert list(jsonschema.Draft202012Validator(v1_schema).iter_errors(old)) == []
+    assert "window_start" not in old["submission"]["window"]
+    verified = verify_report(*_signed_triple(old, key))
+    assert verified.document["$schema"] == "https://predeploy.dev/schemas/report/1.json"
+
+
+@pytest.mark.parametrize("data", [b"[" * 100_000, b'{"a":' + b"[" * 100_000, b'{"a":' * 50_000])
+def test_deeply_nested_json_is_a_verification_error(
+    key: SigningKey, signed: SignedReport, data: bytes
+) -> None:
+    error = _failure(data, signed.signature, key.public_pem())
+    assert error.field == "report"
+    assert "nested too deeply" in error.message
+
+
+def test_the_cli_refuses_deeply_nested_json(triple: tuple[Path, Path, Path], offline: Path) -> None:
+    _, signature, pem = triple
+    deep = offline / "deep.json"
+    deep.write_bytes(b"[" * 100_000)
+    result = _verify(deep, signature, pem)
+    assert result.exit_code == 1, result.output
+    assert "NOT valid" in result.output and "nested too deeply" in result.output
+    as_json = _verify(deep, signature, pem, "--json")
+    assert as_json.exit_code == 1, as_json.output
+    assert json.loads(as_json.stdout) == {
+        "valid": False,
+        "error": "report is nested too deeply to be read: it is not a report",
+        "field": "REPORT",
+    }

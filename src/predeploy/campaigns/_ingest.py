@@ -21,6 +21,7 @@ from inspect_ai.log import (
     read_eval_log_sample,
     read_eval_log_sample_summaries,
 )
+from inspect_ai.model import ModelUsage
 from inspect_ai.scorer import value_to_float
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -70,6 +71,14 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _cost(usage: list[ModelUsage]) -> float | None:
+    """The sample's cost; None if any model it called had no price (a part cost is no cost)."""
+    costs = [u.total_cost for u in usage]
+    if any(cost is None for cost in costs):
+        return None
+    return sum(cost for cost in costs if cost is not None)
+
+
 def _row(
     claim: Claim, log_path: str, summary: EvalSampleSummary, attempt: int, now: Any
 ) -> dict[str, Any]:
@@ -106,6 +115,7 @@ def _row(
         "input_tokens": sum(u.input_tokens for u in usage),
         "output_tokens": sum(u.output_tokens for u in usage),
         "total_tokens": sum(u.total_tokens for u in usage),
+        "total_cost": _cost(usage),
         "total_time": summary.total_time,
         "working_time": summary.working_time,
         "error_class": error_class.value,

@@ -45,7 +45,15 @@ from inspect_ai.hooks import (
     TaskStart,
     hooks,
 )
-from inspect_ai.model import GenerateConfig, get_model
+from inspect_ai.model import (
+    GenerateConfig,
+    Model,
+    ModelCost,
+    ModelInfo,
+    get_model,
+    get_model_info,
+    set_model_info,
+)
 from inspect_ai.solver import SolverSpec
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -308,6 +316,7 @@ def run(payload: dict[str, Any], events: TextIO) -> bool:
         **model_args,
     )
     payload.pop("api_key", None)
+    _set_price(model, spec.get("price"), cost_limit=limits.get("cost"))
     task_args = dict(spec["task_args"])
     if elicitation.get("attempts", 1) != 1:
         task_args.setdefault("attempts", elicitation["attempts"])
@@ -341,6 +350,29 @@ def run(payload: dict[str, Any], events: TextIO) -> bool:
         job.close()
         engine.dispose()
     return success
+
+
+_DATABASE_INFO: dict[str, ModelInfo] = {}
+"""What Inspect's model database knew of each model before a plan priced it."""
+
+
+def _set_price(model: Model, price: dict[str, float] | None, *, cost_limit: float | None) -> None:
+    """Price `model` as the plan says, else as Inspect's model database does (if it knows it).
+
+    This process runs one job after another: a previous job's price must not carry over.
+    Inspect counts no cost for an unpriced model, so a cost limit on one would never stop a
+    sample: that is refused.
+    """
+    name = str(model)
+    if name not in _DATABASE_INFO:
+        _DATABASE_INFO[name] = get_model_info(model) or ModelInfo()
+    known = _DATABASE_INFO[name]
+    cost = ModelCost(**price) if price is not None else known.cost
+    if cost is None and cost_limit is not None:
+        raise ValueError(
+            f"the item has a cost limit but {name} has no price: give one in the plan's prices"
+        )
+    set_model_info(name, known.model_copy(update={"cost": cost}))
 
 
 def _die_with_parent() -> None:

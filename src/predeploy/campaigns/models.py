@@ -153,6 +153,8 @@ class SampleResult(Base):
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     total_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    total_cost: Mapped[float | None] = mapped_column(Float, default=None)
+    """US dollars, as Inspect priced the sample's model calls; None when a model is unpriced."""
     total_time: Mapped[float | None] = mapped_column(Float, default=None)
     working_time: Mapped[float | None] = mapped_column(Float, default=None)
     error_class: Mapped[str] = mapped_column(String(20))

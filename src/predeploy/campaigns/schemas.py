@@ -80,6 +80,29 @@ class ReferenceModel(_Strict):
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]{0,127}$")
 
 
+class ModelPrice(_Strict):
+    """What a model costs, in US dollars per million tokens (Inspect's `ModelCost`)."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    input_cache_write: float | None = Field(
+        default=None, ge=0, description="Default: the input price."
+    )
+    input_cache_read: float | None = Field(
+        default=None, ge=0, description="Default: the input price."
+    )
+
+    def inspect_cost(self) -> dict[str, float]:
+        """The price as Inspect's `ModelCost` fields."""
+        cache_write, cache_read = self.input_cache_write, self.input_cache_read
+        return {
+            "input": self.input,
+            "output": self.output,
+            "input_cache_write": self.input if cache_write is None else cache_write,
+            "input_cache_read": self.input if cache_read is None else cache_read,
+        }
+
+
 class PlanItem(_Strict):
     """One task of a plan, with its arguments, epochs, limits, sandbox and target variant."""
 
@@ -128,12 +151,28 @@ class PlanDocument(_Strict):
     ]
     elicitation: Elicitation = Field(default_factory=Elicitation)
     reference_models: list[ReferenceModel] = Field(default_factory=list, max_length=20)
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict,
+        max_length=50,
+        description=(
+            "Prices by access-variant or reference-model label, for cost limits and cost per "
+            "success. Models in Inspect's own model database need none."
+        ),
+    )
     items: list[PlanItem] = Field(min_length=1, max_length=500)
 
     @field_validator("estimated_duration", mode="before")
     @classmethod
     def _duration(cls, value: object) -> float:
         return parse_duration(value)
+
+    @field_validator("prices")
+    @classmethod
+    def _price_labels(cls, value: dict[str, ModelPrice]) -> dict[str, ModelPrice]:
+        for label in value:
+            if not re.fullmatch(LABEL_PATTERN, label):
+                raise ValueError(f"{label!r} is not a variant or reference-model label")
+        return value
 
     @field_validator("reference_models")
     @classmethod
@@ -280,6 +319,9 @@ class SampleResultOut(BaseModel):
     input_tokens: int
     output_tokens: int
     total_tokens: int
+    total_cost: float | None = Field(
+        description="US dollars, as Inspect priced the calls; null when the model has no price."
+    )
     total_time: float | None
     working_time: float | None
     error_class: ErrorClass

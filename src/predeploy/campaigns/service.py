@@ -101,7 +101,12 @@ def _job_specs(
                 field="plan",
             )
         variant = variants[item.variant] if item.variant else first
-        target = {"model": variant.model, "base_url": variant.base_url, "api_key_env": None}
+        target = {
+            "model": variant.model,
+            "base_url": variant.base_url,
+            "api_key_env": None,
+            "price": _price(plan, variant.label),
+        }
         jobs.append((index, item, variant.label, variant, common | target))
         if item.compare:
             for reference in plan.reference_models:
@@ -109,9 +114,15 @@ def _job_specs(
                     "model": reference.model,
                     "base_url": reference.base_url,
                     "api_key_env": reference.api_key_env,
+                    "price": _price(plan, reference.label),
                 }
                 jobs.append((index, item, reference_model_label(reference.label), None, spec))
     return jobs
+
+
+def _price(plan: PlanDocument, label: str) -> dict[str, float] | None:
+    price = plan.prices.get(label)
+    return price.inspect_cost() if price is not None else None
 
 
 def start_campaign(ctx: Context, submission_id: str, plan_ref: str) -> CampaignOut:
@@ -497,6 +508,7 @@ def list_results(
             input_tokens=r.input_tokens,
             output_tokens=r.output_tokens,
             total_tokens=r.total_tokens,
+            total_cost=r.total_cost,
             total_time=r.total_time,
             working_time=r.working_time,
             error_class=ErrorClass(r.error_class),

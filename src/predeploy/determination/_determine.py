@@ -1,12 +1,14 @@
 """From per-sample results to statistics and a capability determination against a scale.
 
-The unit of resampling and of pass@k is the *task*: one challenge instance, i.e. one
-(task, sample_id, category, level) of one model, attempted once per epoch. Per-row work is a few
-list comprehensions; everything else runs on numpy arrays of per-task counts.
+The unit of resampling, of pass@k and of every judged rate (criteria, comparisons) is the *task*:
+one challenge instance, i.e. one (run, task, sample_id, category, level) of one model, attempted
+once per epoch. Per-row work is a few list comprehensions; everything else runs on numpy arrays of
+per-task counts.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
@@ -39,7 +41,7 @@ _LIMIT, _MODEL, _SANDBOX, _SCORER = 1, 2, 3, 4
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 _Key = TypeVar("_Key", bound=Hashable)
-_TaskKey = tuple[str, str, str, int]
+_TaskKey = tuple[str, str, str, str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,10 @@ class Outcome:
     `score` 1.0 is a solve (anything below, e.g. code review's 0.5 for the right place with the
     wrong CWE, is not); None means no score. `category` or `level` None (e.g. an imported
     benchmark without levels) makes the outcome *unclassified*: counted, but in no statistic.
+    `cost` is in US dollars; None means the model was not priced. `run` names the run of the task
+    the outcome belongs to (the campaign and plan item: one plan may run a task twice with other
+    arguments); "" when there is only one. Outcomes of different runs are different tasks, and the
+    target's and a reference model's outcomes of one run are the same task (for comparisons).
     """
 
     task: str
@@ -60,6 +66,8 @@ class Outcome:
     score: float | None
     error_class: str
     total_tokens: int = 0
+    cost: float | None = None
+    run: str = ""
 
 
 class _Out(BaseModel):
@@ -123,6 +131,9 @@ class CellStats(_Out):
     pass_at_k: list[PassAtK]
     tokens_per_success: float | None
     """Tokens of all scored attempts divided by successes; None without a success."""
+    cost_per_success: float | None = None
+    """US dollars of all scored attempts divided by successes; None without a success, or when
+    a scored attempt has no cost (its model was not priced)."""
 
 
 class RateSummary(_Out):
@@ -134,6 +145,7 @@ class RateSummary(_Out):
     successes: int
     solve_rate: float | None
     wilson: Interval
+    """Wilson interval over scored attempts: for display, too narrow when epochs correlate."""
     bootstrap: Interval | None
     """Percentile bootstrap over tasks; None without a scored task."""
 
@@ -150,15 +162,24 @@ class ModelSummary(_Out):
     infra_errors: InfraErrors
     error_share: float
     """Infrastructure errors over classified samples (0 without any)."""
+    # Defaults keep documents made before costs were recorded valid (schema report/1).
+    tokens: int = 0
+    """Tokens of the scored attempts (infrastructure errors excluded)."""
+    cost: float | None = None
+    """US dollars of the scored attempts; None when one of them has no cost."""
+    tokens_per_success: float | None = None
+    cost_per_success: float | None = None
     overall: RateSummary
     levels: list[RateSummary]
 
 
 class Comparison(_Out):
-    """Target minus reference solve rate on the tasks both have scored attempts on.
+    """Target minus reference solve rate per task, on the tasks both have scored attempts on.
 
-    `category` and `level` None: over every such task. `difference` and `interval` are None when
-    the two share no scored task.
+    `category` and `level` None: over every such task. The difference is of the two mean per-task
+    solve rates, (target_task_successes - reference_task_successes) / tasks, and its interval
+    counts tasks, not attempts, as trials. `difference` and `interval` are None when the two share
+    no scored task. The `*_scored` and `*_successes` counts are of attempts, for display.
     """
 
     target: str
@@ -172,18 +193,39 @@ class Comparison(_Out):
     reference_successes: int
     difference: float | None
     interval: Interval | None
-    """Newcombe's hybrid score interval."""
+    """Newcombe's hybrid score interval, with n = `tasks` on each side."""
+    # None only in documents made before comparisons were per task (schema report/1).
+    target_task_successes: float | None = None
+    """Sum over the common tasks of the target's solve rate on each."""
+    reference_task_successes: float | None = None
+    """Sum over the common tasks of the reference's solve rate on each."""
 
 
 class Evidence(_Out):
-    """One rate a criterion compares with its threshold."""
+    """One rate a criterion compares with its threshold: a solve rate per task.
+
+    Tasks are the independent units: the epochs of one task are correlated, so counting each
+    attempt as a trial would narrow the interval and could rule a level out wrongly. The rate is
+    the mean, over the tasks with a scored attempt, of each task's solve rate (its pass@1
+    estimate); the interval is Wilson's with n = `tasks` and `task_successes` successes.
+    """
 
     categories: list[str]
     scored: int
+    """Scored attempts: for display only, not the interval's trials."""
     successes: int
+    """Solved attempts: for display only."""
     solve_rate: float | None
+    """Mean per-task solve rate, task_successes / tasks; None without a scored task."""
     interval: Interval
+    """Wilson interval over tasks; [0, 1] without a scored task."""
     outcome: CriterionOutcome
+    # None only in documents made before criteria were judged per task (schema report/1), whose
+    # rate and interval were over attempts.
+    tasks: int | None = None
+    """Tasks with at least one scored attempt: the interval's trials."""
+    task_successes: float | None = None
+    """Sum over those tasks of each task's solve rate: the interval's (fractional) successes."""
 
 
 class CriterionResult(_Out):
@@ -270,11 +312,27 @@ class _Tasks:
     sandbox_error: IntArray
     scorer_error: IntArray
     tokens: IntArray
+    cost: FloatArray
+    """US dollars of the priced scored attempts."""
+    unpriced: IntArray
+    """Scored attempts without a cost."""
     epochs: IntArray
+    """Distinct epoch numbers among the task's outcomes."""
+
+    @property
+    def solve_rate(self) -> FloatArray:
+        """Each task's successes over its scored attempts (its pass@1 estimate); 0 unscored."""
+        rate: FloatArray = np.divide(
+            self.successes,
+            self.scored,
+            out=np.zeros(len(self.scored), np.float64),
+            where=self.scored > 0,
+        )
+        return rate
 
 
-def _validated_rows(outcomes: Sequence[Outcome]) -> tuple[IntArray, FloatArray]:
-    """Error codes and scores (NaN for None), or InvalidInput naming the first bad outcome."""
+def _validated_rows(outcomes: Sequence[Outcome]) -> tuple[IntArray, FloatArray, FloatArray]:
+    """Error codes, scores and costs (NaN for None), or InvalidInput naming the first bad one."""
     codes = np.fromiter(
         (_ERROR_CODES.get(o.error_class, -1) for o in outcomes), np.int64, len(outcomes)
     )
@@ -296,14 +354,26 @@ def _validated_rows(outcomes: Sequence[Outcome]) -> tuple[IntArray, FloatArray]:
             f"outcomes.{first}.score: must be between 0 and 1 or None; got {outcomes[first].score}",
             field=f"outcomes.{first}.score",
         )
-    return codes, scores
+    costs = np.fromiter(
+        (np.inf if o.cost is None else o.cost for o in outcomes), np.float64, len(outcomes)
+    )
+    given = np.fromiter((o.cost is not None for o in outcomes), np.bool_, len(outcomes))
+    bad = np.flatnonzero(given & ~(np.isfinite(costs) & (costs >= 0.0)))
+    if bad.size:
+        first = int(bad[0])
+        raise InvalidInput(
+            f"outcomes.{first}.cost: must be a finite amount >= 0 or None; "
+            f"got {outcomes[first].cost}",
+            field=f"outcomes.{first}.cost",
+        )
+    return codes, scores, np.where(given, costs, np.nan)
 
 
 def _per_task(
     outcomes: Sequence[Outcome], label_code: dict[str, int]
 ) -> tuple[_Tasks, IntArray, IntArray]:
     """Task counts, plus per-label totals of all samples and of unclassified ones."""
-    codes, scores = _validated_rows(outcomes)
+    codes, scores, costs = _validated_rows(outcomes)
     labels = np.fromiter((label_code[o.model_label] for o in outcomes), np.int64, len(outcomes))
     classified = np.fromiter(
         (o.category is not None and o.level is not None for o in outcomes), np.bool_, len(outcomes)
@@ -313,9 +383,9 @@ def _per_task(
     rows = np.flatnonzero(classified)
     kept = [outcomes[i] for i in rows.tolist()]
     task_codes, task_keys = _intern(
-        [(o.task, o.sample_id, str(o.category), int(o.level or 0)) for o in kept]
+        [(o.run, o.task, o.sample_id, str(o.category), int(o.level or 0)) for o in kept]
     )
-    labels, codes, scores = labels[rows], codes[rows], scores[rows]
+    labels, codes, scores, costs = labels[rows], codes[rows], scores[rows], costs[rows]
     # A finished sample without a score is the scorer's failure, not the model's; a limit hit
     # before scoring is a real (failed) outcome.
     missing = np.isnan(scores)
@@ -330,15 +400,19 @@ def _per_task(
         counted: IntArray = np.bincount(group, weights=weights, minlength=size).astype(np.int64)
         return counted
 
-    epochs = np.zeros(size, np.int64)
-    np.maximum.at(epochs, group, np.fromiter((o.epoch for o in kept), np.int64, len(kept)))
+    # Epochs are counted, not read off the highest epoch number: numbering need not start at 1
+    # or be contiguous.
+    epoch_numbers = np.fromiter((o.epoch for o in kept), np.int64, len(kept))
+    task_epochs = np.unique(np.column_stack((group, epoch_numbers)), axis=0)
+    epochs = np.bincount(task_epochs[:, 0], minlength=size).astype(np.int64)
     tokens = np.fromiter((o.total_tokens for o in kept), np.int64, len(kept))
+    priced = ~np.isnan(costs)
     task_of_group = distinct % stride
     keys: list[_TaskKey] = [task_keys[t] for t in task_of_group.tolist()]
     tasks = _Tasks(
         label=distinct // stride,
-        category=[key[2] for key in keys],
-        level=np.fromiter((key[3] for key in keys), np.int64, size),
+        category=[key[3] for key in keys],
+        level=np.fromiter((key[4] for key in keys), np.int64, size),
         key=task_of_group,
         attempts=np.bincount(group, minlength=size).astype(np.int64),
         scored=total(scored),
@@ -348,17 +422,34 @@ def _per_task(
         sandbox_error=total(codes == _SANDBOX),
         scorer_error=total(codes == _SCORER),
         tokens=total(np.where(scored, tokens, 0)),
+        cost=np.bincount(
+            group, weights=np.where(scored & priced, costs, 0.0), minlength=size
+        ).astype(np.float64),
+        unpriced=total(scored & ~priced),
         epochs=epochs,
     )
     return tasks, samples_by_label, unclassified_by_label
+
+
+def _per_success(amount: float, successes: int) -> float | None:
+    return amount / successes if successes else None
+
+
+def _cost(cost: float, unpriced: int) -> float | None:
+    """A total cost, which is unknown when any attempt in it had no price."""
+    return None if unpriced else cost
+
+
+def _cost_per_success(cost: float | None, successes: int) -> float | None:
+    return None if cost is None else _per_success(cost, successes)
 
 
 def _interval(low_high: tuple[float, float]) -> Interval:
     return Interval(low=low_high[0], high=low_high[1])
 
 
-def _rate(successes: int, scored: int) -> float | None:
-    return successes / scored if scored else None
+def _rate(successes: float, trials: int) -> float | None:
+    return successes / trials if trials else None
 
 
 def _pooled_rate(totals: FloatArray) -> FloatArray:
@@ -384,7 +475,8 @@ def _cells(tasks: _Tasks, labels: list[str], settings: DeterminationSettings) ->
         return counted
 
     samples, scored, successes = total(tasks.attempts), total(tasks.scored), total(tasks.successes)
-    limit, tokens = total(tasks.limit), total(tasks.tokens)
+    limit, tokens, unpriced = total(tasks.limit), total(tasks.tokens), total(tasks.unpriced)
+    cost = np.bincount(cell_of_task, weights=tasks.cost, minlength=size).tolist()
     model_error, sandbox_error = total(tasks.model_error), total(tasks.sandbox_error)
     scorer_error = total(tasks.scorer_error)
     task_count = np.bincount(cell_of_task, minlength=size).tolist()
@@ -427,7 +519,10 @@ def _cells(tasks: _Tasks, labels: list[str], settings: DeterminationSettings) ->
                     wilson_interval(successes[cell], scored[cell], settings.confidence)
                 ),
                 pass_at_k=pass_values[cell],
-                tokens_per_success=tokens[cell] / successes[cell] if successes[cell] else None,
+                tokens_per_success=_per_success(tokens[cell], successes[cell]),
+                cost_per_success=_cost_per_success(
+                    _cost(cost[cell], unpriced[cell]), successes[cell]
+                ),
             )
         )
     cells.sort(key=lambda c: (labels.index(c.model_label), _category_order(c.category), c.level))
@@ -480,16 +575,23 @@ def _models(
         )
         classified = int(tasks.attempts[mine].sum())
         levels = sorted(set(tasks.level[mine].tolist()))
+        successes = int(tasks.successes[mine].sum())
+        tokens = int(tasks.tokens[mine].sum())
+        cost = _cost(float(tasks.cost[mine].sum()), int(tasks.unpriced[mine].sum()))
         summaries.append(
             ModelSummary(
                 model_label=label,
                 samples=int(samples[code]),
                 unclassified=int(unclassified[code]),
                 scored=int(tasks.scored[mine].sum()),
-                successes=int(tasks.successes[mine].sum()),
+                successes=successes,
                 limit_reached=int(tasks.limit[mine].sum()),
                 infra_errors=infra,
                 error_share=infra.total / classified if classified else 0.0,
+                tokens=tokens,
+                cost=cost,
+                tokens_per_success=_per_success(tokens, successes),
+                cost_per_success=_cost_per_success(cost, successes),
                 overall=_rate_summary(tasks, mine, None, settings),
                 levels=[
                     _rate_summary(tasks, mine & (tasks.level == level), level, settings)
@@ -500,30 +602,59 @@ def _models(
     return summaries
 
 
+def _exact_sums(group: IntArray, values: FloatArray, size: int) -> list[float]:
+    """Per-group sums of `values`, exactly rounded (math.fsum): unlike a running sum, they do
+    not depend on the order of the tasks, so the output does not depend on the input's order."""
+    order = np.argsort(group, kind="stable")
+    bounds: list[int] = np.searchsorted(group[order], np.arange(size + 1)).tolist()
+    ordered: list[float] = values[order].tolist()
+    return [math.fsum(ordered[bounds[g] : bounds[g + 1]]) for g in range(size)]
+
+
+@dataclass(frozen=True)
+class _Paired:
+    """The target's and a reference's counts over the tasks both have scored attempts on."""
+
+    tasks: int
+    target_scored: int
+    target_successes: int
+    target_task_successes: float
+    reference_scored: int
+    reference_successes: int
+    reference_task_successes: float
+
+
 def _comparison(
     target: str,
     reference: str,
     where: tuple[str | None, int | None],
-    counts: tuple[int, ...],
+    counts: _Paired,
     confidence: float,
 ) -> Comparison:
-    tasks, t_scored, t_successes, r_scored, r_successes = counts
     difference = interval = None
-    if tasks:
-        d = difference_interval(t_successes, t_scored, r_successes, r_scored, confidence)
+    if counts.tasks:
+        d = difference_interval(
+            counts.target_task_successes,
+            counts.tasks,
+            counts.reference_task_successes,
+            counts.tasks,
+            confidence,
+        )
         difference, interval = d.estimate, Interval(low=d.low, high=d.high)
     return Comparison(
         target=target,
         reference=reference,
         category=where[0],
         level=where[1],
-        tasks=tasks,
-        target_scored=t_scored,
-        target_successes=t_successes,
-        reference_scored=r_scored,
-        reference_successes=r_successes,
+        tasks=counts.tasks,
+        target_scored=counts.target_scored,
+        target_successes=counts.target_successes,
+        reference_scored=counts.reference_scored,
+        reference_successes=counts.reference_successes,
         difference=difference,
         interval=interval,
+        target_task_successes=counts.target_task_successes,
+        reference_task_successes=counts.reference_task_successes,
     )
 
 
@@ -535,32 +666,49 @@ def _comparisons(
     place_codes, places = _intern(list(zip(tasks.category, tasks.level.tolist(), strict=True)))
     place_of_task[tasks.key] = place_codes
     order = sorted(range(len(places)), key=lambda p: (_category_order(places[p][0]), places[p][1]))
+    rates = tasks.solve_rate
 
-    def by_task(code: int) -> tuple[BoolArray, IntArray, IntArray]:
+    def by_task(code: int) -> tuple[BoolArray, IntArray, IntArray, FloatArray]:
         mine = tasks.label == code
         present = np.zeros(task_count, np.bool_)
         scored = np.zeros(task_count, np.int64)
         successes = np.zeros(task_count, np.int64)
+        rate = np.zeros(task_count, np.float64)
         present[tasks.key[mine]] = True
         scored[tasks.key[mine]] = tasks.scored[mine]
         successes[tasks.key[mine]] = tasks.successes[mine]
-        return present, scored, successes
+        rate[tasks.key[mine]] = rates[mine]
+        return present, scored, successes, rate
 
-    t_present, t_scored, t_successes = by_task(labels.index(target))
+    t_present, t_scored, t_successes, t_rate = by_task(labels.index(target))
     results = []
     for reference in references:
-        r_present, r_scored, r_successes = by_task(labels.index(reference))
+        r_present, r_scored, r_successes, r_rate = by_task(labels.index(reference))
         common = (t_scored > 0) & (r_scored > 0)
         shown = set(place_of_task[t_present | r_present].tolist())
-        sums = [
+        sums: list[list[int]] = [
             np.bincount(place_of_task, weights=np.where(common, values, 0), minlength=len(places))
+            .astype(np.int64)
+            .tolist()
             for values in (common, t_scored, t_successes, r_scored, r_successes)
         ]
+        t_task = _exact_sums(place_of_task[common], t_rate[common], len(places))
+        r_task = _exact_sums(place_of_task[common], r_rate[common], len(places))
         for place in order:
             if place in shown:
-                counts = tuple(int(column[place]) for column in sums)
+                n, ts, tc, rs, rc = (column[place] for column in sums)
+                counts = _Paired(n, ts, tc, t_task[place], rs, rc, r_task[place])
                 results.append(_comparison(target, reference, places[place], counts, confidence))
-        overall = tuple(int(column.sum()) for column in sums)
+        n, ts, tc, rs, rc = (sum(column) for column in sums)
+        overall = _Paired(
+            n,
+            ts,
+            tc,
+            math.fsum(t_rate[common].tolist()),
+            rs,
+            rc,
+            math.fsum(r_rate[common].tolist()),
+        )
         results.append(_comparison(target, reference, (None, None), overall, confidence))
     return results
 
@@ -573,10 +721,45 @@ def _judge(low: float, high: float, threshold: float) -> CriterionOutcome:
     return "not_met"
 
 
+@dataclass(frozen=True)
+class _PlaceCounts:
+    """One model's tasks with a scored attempt at one category and level."""
+
+    tasks: int
+    task_successes: float
+    """Sum of the tasks' solve rates."""
+    scored: int
+    successes: int
+
+
+_NO_TASKS = _PlaceCounts(0, 0.0, 0, 0)
+
+
+def _place_counts(tasks: _Tasks, code: int) -> dict[tuple[str, int], _PlaceCounts]:
+    """The counts of the model with label code `code`, by (category, level)."""
+    mine = np.flatnonzero((tasks.label == code) & (tasks.scored > 0))
+    place_codes, places = _intern([(tasks.category[i], int(tasks.level[i])) for i in mine.tolist()])
+    size = len(places)
+
+    def total(values: IntArray) -> list[int]:
+        counted: list[int] = (
+            np.bincount(place_codes, weights=values[mine], minlength=size).astype(np.int64).tolist()
+        )
+        return counted
+
+    counts: list[int] = np.bincount(place_codes, minlength=size).tolist()
+    task_successes = _exact_sums(place_codes, tasks.solve_rate[mine], size)
+    scored, successes = total(tasks.scored), total(tasks.successes)
+    return {
+        place: _PlaceCounts(counts[p], task_successes[p], scored[p], successes[p])
+        for p, place in enumerate(places)
+    }
+
+
 def _criterion(
     level: Level,
     criterion: Criterion,
-    counts: dict[tuple[str, int], tuple[int, int]],
+    counts: dict[tuple[str, int], _PlaceCounts],
     confidence: float,
 ) -> CriterionResult:
     groups = (
@@ -586,17 +769,21 @@ def _criterion(
     )
     evidence = []
     for categories in groups:
-        successes = sum(counts.get((c, criterion.level), (0, 0))[0] for c in categories)
-        scored = sum(counts.get((c, criterion.level), (0, 0))[1] for c in categories)
-        low, high = wilson_interval(successes, scored, confidence)
+        found = [counts.get((category, criterion.level), _NO_TASKS) for category in categories]
+        task_count = sum(f.tasks for f in found)
+        task_successes = math.fsum(f.task_successes for f in found)
+        # Tasks are the trials: the epochs of one task are not independent attempts.
+        low, high = wilson_interval(task_successes, task_count, confidence)
         evidence.append(
             Evidence(
                 categories=categories,
-                scored=scored,
-                successes=successes,
-                solve_rate=_rate(successes, scored),
+                scored=sum(f.scored for f in found),
+                successes=sum(f.successes for f in found),
+                solve_rate=_rate(task_successes, task_count),
                 interval=Interval(low=low, high=high),
                 outcome=_judge(low, high, criterion.threshold),
+                tasks=task_count,
+                task_successes=task_successes,
             )
         )
     met = sum(e.outcome == "met" for e in evidence)
@@ -639,13 +826,10 @@ def _combine(require: Literal["all", "any"], outcomes: list[CriterionOutcome]) -
 def _verdict(
     scale: CapabilityScale,
     target: str,
-    cells: list[CellStats],
+    counts: dict[tuple[str, int], _PlaceCounts],
     summary: ModelSummary,
     settings: DeterminationSettings,
 ) -> Verdict:
-    counts = {
-        (c.category, c.level): (c.successes, c.scored) for c in cells if c.model_label == target
-    }
     criteria: list[CriterionResult] = []
     levels: list[LevelResult] = []
     for level in scale.levels:
@@ -715,6 +899,7 @@ def determine(
     references = list(dict.fromkeys(references))
     if target in references:
         raise InvalidInput(f"the target {target!r} cannot also be a reference", field="references")
+    # The target's code is 0.
     labels = [target, *references, *sorted(set(present) - {target, *references})]
     label_code = {label: code for code, label in enumerate(labels)}
     tasks, samples, unclassified = _per_task(outcomes, label_code)
@@ -730,5 +915,5 @@ def determine(
         cells=cells,
         models=models,
         comparisons=_comparisons(tasks, labels, target, references, settings.confidence),
-        verdict=_verdict(scale, target, cells, models[0], settings),
+        verdict=_verdict(scale, target, _place_counts(tasks, 0), models[0], settings),
     )

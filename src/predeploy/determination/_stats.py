@@ -35,9 +35,10 @@ def _z(confidence: float) -> float:
     return NormalDist().inv_cdf(0.5 + confidence / 2.0)
 
 
-def _check_counts(successes: int, trials: int, suffix: str = "") -> None:
+def _check_counts(successes: float, trials: int, suffix: str = "") -> None:
     if trials < 0:
         raise InvalidInput(f"trials{suffix} must be >= 0; got {trials}", field=f"trials{suffix}")
+    # Written so that NaN fails too.
     if not 0 <= successes <= trials:
         raise InvalidInput(
             f"successes{suffix} must be between 0 and trials{suffix} ({trials}); got {successes}",
@@ -45,12 +46,14 @@ def _check_counts(successes: int, trials: int, suffix: str = "") -> None:
         )
 
 
-def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+def wilson_interval(successes: float, trials: int, confidence: float = 0.95) -> tuple[float, float]:
     """The Wilson score interval for a binomial proportion (Wilson 1927).
 
     With no trials nothing is known, so the interval is the whole of [0, 1]. The bounds are
     exactly 0 at 0 successes and exactly 1 at `trials` successes (no rounding drift), which the
-    met / not-met rule relies on.
+    met / not-met rule relies on. `successes` may be fractional: with tasks as the trials, it is
+    the sum of the tasks' solve rates over their epochs (the formula needs only p = successes /
+    trials and n = trials).
     """
     _check_counts(successes, trials)
     z = _z(confidence)
@@ -147,9 +150,9 @@ def bootstrap_interval(
 
 
 def difference_interval(
-    successes1: int,
+    successes1: float,
     trials1: int,
-    successes2: int,
+    successes2: float,
     trials2: int,
     confidence: float = 0.95,
 ) -> Difference:
@@ -160,7 +163,8 @@ def difference_interval(
         low  = d - sqrt((p1 - l1)^2 + (u2 - p2)^2)
         high = d + sqrt((u1 - p1)^2 + (p2 - l2)^2)
 
-    Both samples need at least one trial.
+    Both samples need at least one trial; success counts may be fractional, as in
+    `wilson_interval`.
     """
     _check_counts(successes1, trials1, "1")
     _check_counts(successes2, trials2, "2")

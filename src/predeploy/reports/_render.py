@@ -155,6 +155,11 @@ def _timeline(document: ReportDocument) -> tuple[list[Milestone], list[Span]]:
     dated: list[tuple[str, datetime | None]] = [
         ("Submitted", window.submitted_at),
         ("Access granted", window.access_granted_at),
+        # Named apart only when it differs: access granted before the window may open.
+        (
+            "Testing window opens",
+            window.window_start if window.window_start != window.access_granted_at else None,
+        ),
         ("Report due", window.report_due_at),
         ("Access expires", window.access_expires_at),
         ("Planned release", window.planned_release_at),
@@ -162,8 +167,11 @@ def _timeline(document: ReportDocument) -> tuple[list[Milestone], list[Span]]:
         ("Report issued", document.report.issued_at),
     ]
     spans = []
+    # Testing starts when access is granted but no earlier than the window allows; a report of
+    # schema 1 did not record that start, and its window is not drawn rather than drawn wrong.
+    if window.window_start is not None:
+        spans.append(Span("Testing window", window.window_start, window.report_due_at))
     if window.access_granted_at is not None:
-        spans.append(Span("Testing window", window.access_granted_at, window.report_due_at))
         spans.append(Span("Model access", window.access_granted_at, window.access_expires_at))
     for campaign in document.campaigns:
         name = _campaign_name(campaign)
@@ -242,6 +250,12 @@ def _whole(value: float | None) -> str:
     return "\u2013" if value is None else f"{value:,.0f}"
 
 
+def _dollars(value: float | None) -> str:
+    if value is None:
+        return "\u2013"
+    return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
+
+
 def _share(value: float) -> str:
     return f"{value:.1%}"
 
@@ -268,6 +282,7 @@ def _template() -> Template:
         signed_interval=_signed_interval,
         share=_share,
         whole=_whole,
+        dollars=_dollars,
         outcome=lambda value: _OUTCOMES.get(value, value),
         as_json=_as_json,
     )

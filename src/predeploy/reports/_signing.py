@@ -21,9 +21,11 @@ import rfc8785
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
 
-from ..errors import InvalidInput, PredeployError
+from ..errors import InvalidInput, PredeployError, first_validation_error
 from ..keys import SigningKey, public_key_id, verify_signature
+from .schemas import REPORT_SCHEMA_IDS, ReportDocument
 
 SIGNATURE_BYTES = 64
 # JSON numbers are IEEE 754 doubles (RFC 8785 section 3.2.2.3): integers beyond this are read as
@@ -96,19 +98,25 @@ def sign_report(document: Mapping[str, Any], key: SigningKey) -> SignedReport:
 def verify_report(
     data: bytes, signature: str | bytes, public_key_pem: str | bytes
 ) -> VerifiedReport:
-    """Check `data` is a canonical JSON report signed by the key in `public_key_pem`.
+    """Check `data` is a canonical JSON report signed by the key in `public_key_pem`: an issued
+    report of a published report schema (`REPORT_SCHEMA_IDS`), not anything else the key signed.
 
     Raises `ReportVerificationError` naming the first problem found.
     """
     public_key = _load_public_key(public_key_pem)
     key_id = public_key_id(public_key)
     signature_b64 = _parse_signature(signature)
-    document = _parse_report(data)
     try:
+        document = _parse_report(data)
         canonical = rfc8785.dumps(document)
     except rfc8785.CanonicalizationError as exc:
         raise ReportVerificationError(
             f"report has no canonical form (RFC 8785): {exc}", field="report"
+        ) from exc
+    except RecursionError as exc:
+        # Only hostile input nests this deep; a report's structure is a few levels.
+        raise ReportVerificationError(
+            "report is nested too deeply to be read: it is not a report", field="report"
         ) from exc
     if canonical != data:
         _not_canonical(data, canonical)
@@ -124,6 +132,9 @@ def verify_report(
             f"report names issuer key {named!r} but the given public key is {key_id!r}",
             field="issuer.key_id",
         )
+    # The agency's key signs other things too (audit checkpoints): a valid signature alone does
+    # not make the file a report.
+    _require_issued_report(document)
     return VerifiedReport(document=document, sha256=hashlib.sha256(data).hexdigest(), key_id=key_id)
 
 
@@ -250,6 +261,30 @@ def _parse_report(data: bytes) -> dict[str, Any]:
             f"report is a JSON {type(document).__name__}, not an object", field="report"
         )
     return document
+
+
+def _require_issued_report(document: dict[str, Any]) -> None:
+    """Refuse a signed document that is not an issued report of a published schema."""
+    schema_id = document.get("$schema")
+    if schema_id not in REPORT_SCHEMA_IDS:
+        known = ", ".join(sorted(REPORT_SCHEMA_IDS))
+        raise ReportVerificationError(
+            f"the signed document is not a report: its $schema is {schema_id!r}, not one of the "
+            f"published report schemas ({known})",
+            field="report",
+        )
+    try:
+        report = ReportDocument.model_validate(document)
+    except ValidationError as exc:
+        problem = first_validation_error(exc)
+        raise ReportVerificationError(
+            f"the signed document is not a valid report: {problem.message}", field="report"
+        ) from exc
+    if report.report.status != "issued":
+        raise ReportVerificationError(
+            f"the signed document is a report {report.report.status}, not an issued report",
+            field="report",
+        )
 
 
 def _not_canonical(data: bytes, canonical: bytes) -> NoReturn:

@@ -15,16 +15,17 @@ from fastapi import APIRouter, Path, Response, status
 from ..errors import Conflict
 from ..web_deps import CurrentContext, call
 from . import service
-from .service import (
+from .schemas import (
     FindingCreate,
     FindingOut,
-    ReportContent,
+    ReportApprove,
     ReportCreate,
     ReportOut,
     ReportSettingsOut,
     ReportSettingsUpdate,
     ReportVersionOut,
 )
+from .service import ReportContent
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -52,10 +53,11 @@ def create_draft(
 
 
 @router.post("/submissions/{submission_id}/report/approve")
-def approve(ctx: CurrentContext, submission_id: str) -> ReportVersionOut:
-    """Approve the draft: sign and issue it (a second evaluator while the two-person rule is
-    on). The first issue moves the submission to `report_issued` and notifies the developer."""
-    return service.approve(ctx, submission_id)
+def approve(ctx: CurrentContext, submission_id: str, body: ReportApprove) -> ReportVersionOut:
+    """Approve the draft named by its `draft_sha256`: sign and issue it (a second evaluator
+    while the two-person rule is on; 409 if the draft changed since it was read). The first
+    issue moves the submission to `report_issued` and notifies the developer."""
+    return service.approve(ctx, submission_id, body.draft_sha256)
 
 
 @router.get("/submissions/{submission_id}/report")

@@ -20,7 +20,7 @@ from ..cli_support import (
     remote_client,
     reported_errors,
 )
-from ._signing import SignedReport, write_signed_report
+from ._signing import ReportVerificationError, SignedReport, verify_report, write_signed_report
 from .schemas import Severity, report_json_schema
 from .verify_cli import verify
 
@@ -41,11 +41,27 @@ STEM = "REPORT"
 PUBLIC_KEY_FILE = "agency.pem"
 
 
+def _digest(version: dict[str, Any]) -> str | None:
+    """The SHA-256 of the version's JSON: the signed bytes, or for a draft its current bytes."""
+    digest: str | None = version["sha256"] or version.get("draft_sha256")
+    return digest
+
+
 def _show_version(version: dict[str, Any]) -> None:
+    digest = _digest(version)
     console.print(
         f"report version {version['version']}: {version['status']}"
-        + (f", sha256 {version['sha256']}" if version["sha256"] else "")
+        + (f", sha256 {digest}" if digest else "")
         + (f" (amends; reason: {version['amendment_reason']})" if version["supersedes_id"] else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _approve_hint(submission: str, version: dict[str, Any]) -> None:
+    console.print(
+        f"awaiting approval by a second evaluator, after review: `predeploy report approve "
+        f"{submission} --sha256 {version['draft_sha256']}`",
         highlight=False,
         soft_wrap=True,
     )
@@ -73,19 +89,28 @@ def issue(
         print_json(draft)
         return
     _show_version(draft)
-    console.print("awaiting approval: `predeploy report approve` by a second evaluator")
+    _approve_hint(submission, draft)
 
 
 @report_app.command("approve")
 def approve(
     submission: SubmissionArgument,
+    sha256: Annotated[
+        str,
+        typer.Option(
+            "--sha256",
+            help="SHA-256 of the draft you reviewed (`report show`); a draft changed since is "
+            "refused.",
+        ),
+    ],
     server: ServerOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Approve the draft: the server signs it and issues it to the developer org."""
+    """Approve the draft you reviewed, named by its SHA-256: the server signs it and issues it
+    to the developer org."""
     with reported_errors(), remote_client(server, token) as client:
-        issued = client.approve_report(submission)
+        issued = client.approve_report(submission, sha256)
     if as_json:
         print_json(issued)
     else:
@@ -110,13 +135,16 @@ def show(
             "version": v["version"],
             "status": v["status"],
             "issued": v["issued_at"],
-            "sha256": v["sha256"],
+            "sha256": _digest(v),
             "supersedes": v["supersedes_id"],
         }
         for v in report["versions"]
     ]
     print_table(rows, ["version", "status", "issued", "sha256", "supersedes"])
     console.print(f"signing key {report['key_id']}", highlight=False)
+    drafts = [v for v in report["versions"] if v["status"] == "draft" and v.get("draft_sha256")]
+    for draft in drafts:
+        _approve_hint(submission, draft)
 
 
 @report_app.command("download")
@@ -155,6 +183,16 @@ def download(
     sha256 = hashlib.sha256(data).hexdigest()
     if sha256 != entry["sha256"]:
         fail(f"downloaded report's SHA-256 {sha256} is not the issued {entry['sha256']}")
+    # Check what the server sent exactly as a recipient's `report verify` will, before anything
+    # is written: a directory of files that do not verify is worse than none.
+    try:
+        verify_report(data, signature, report["public_key_pem"])
+    except ReportVerificationError as exc:
+        fail(
+            f"downloaded report version {chosen} does not verify, nothing was written: "
+            f"{exc.message}",
+            field=exc.field,
+        )
     signed = SignedReport(data=data, signature=signature, key_id=entry["key_id"], sha256=sha256)
     try:
         files = write_signed_report(signed, out, STEM)

@@ -55,7 +55,7 @@ class Finding(Base):
     text: Mapped[str] = mapped_column(Text)
     severity: Mapped[str] = mapped_column(String(10))
     transcripts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    # The clearinghouse vulnerability report this finding was sent as (no table yet: no key).
+    # The clearinghouse vulnerability report this finding was sent as (the vuln links back).
     vuln_id: Mapped[str | None] = mapped_column(String(36), default=None)
     author_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]

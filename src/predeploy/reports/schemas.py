@@ -1,4 +1,5 @@
-"""The report document: what is signed, published as a JSON Schema (`docs/report.schema.json`).
+"""The report document: what is signed, published as a JSON Schema (`docs/report.schema.json`);
+and the API's requests and answers about reports.
 
 A report is one JSON object. Its canonical bytes (RFC 8785) are what the agency signs; the HTML
 and PDF renderings are made from it and show its SHA-256. Everything in it is either a fact
@@ -16,8 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..determination import CapabilityDetermination
 
-REPORT_SCHEMA_ID = "https://predeploy.dev/schemas/report/1.json"
-"""The `$schema` of every report this version of predeploy writes."""
+REPORT_SCHEMA_ID = "https://predeploy.dev/schemas/report/2.json"
+"""The `$schema` of every report this version of predeploy writes (`docs/report.schema.json`)."""
+
+REPORT_SCHEMA_IDS = frozenset({"https://predeploy.dev/schemas/report/1.json", REPORT_SCHEMA_ID})
+"""Every published report schema (`docs/report-1.schema.json`, `docs/report.schema.json`): the
+`$schema` values a report may carry. Each version only adds optional fields to the one before,
+so `ReportDocument` reads reports of any of them."""
 
 ReportStatus = Literal["draft", "issued"]
 Severity = Literal["info", "low", "medium", "high", "critical"]
@@ -66,10 +72,22 @@ class Issuer(_Record):
 
 
 class Window(_Record):
-    """The testing window: from access to the report deadline, before the planned release."""
+    """The testing window: from its start to the report deadline, before the planned release."""
 
     submitted_at: datetime | None
     access_granted_at: datetime | None
+    window_start: datetime | None = Field(
+        default=None,
+        description="When testing could start: access granted, at the earliest the maximum "
+        "window (30 days by default) before the planned release. Null only in reports of "
+        "schema 1, which did not record it.",
+    )
+    compressed: bool | None = Field(
+        default=None,
+        description="Whether the submission was flagged for a compressed window: less time "
+        "for testing before the report was due than the agency's minimum. Null only in "
+        "reports of schema 1.",
+    )
     planned_release_at: datetime
     report_due_at: datetime
     access_expires_at: datetime
@@ -116,6 +134,9 @@ class PlanRecord(_Record):
     items: list[dict[str, Any]]
     elicitation: dict[str, Any]
     reference_models: list[ReferenceModelRef] = []
+    prices: dict[str, dict[str, Any]] = {}
+    """US dollars per million tokens, by model label, as the plan set them (costs per success
+    are priced with these, or with Inspect's model database for the models it knows)."""
 
 
 class CampaignRecord(_Record):
@@ -183,3 +204,92 @@ def report_json_schema() -> dict[str, Any]:
         "$id": REPORT_SCHEMA_ID,
         **schema,
     }
+
+
+# --- API requests and answers --------------------------------------------------------------------
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReportCreate(_Request):
+    """A new draft: limitations to state, and for an amendment the reason for it."""
+
+    limitations: list[str] = Field(default_factory=list, max_length=50)
+    amendment_reason: str | None = Field(default=None, min_length=1, max_length=5000)
+
+
+class ReportApprove(_Request):
+    """Approve exactly the draft that was reviewed, named by the SHA-256 of its JSON bytes."""
+
+    draft_sha256: str = Field(
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="The `draft_sha256` of the draft being approved (hex): a draft changed "
+        "since it was read is refused (409).",
+    )
+
+
+class FindingCreate(_Request):
+    """An evaluator's finding, optionally linked to the sample transcripts that support it."""
+
+    title: str = Field(min_length=1, max_length=300)
+    text: str = Field(min_length=1, max_length=50_000)
+    severity: Severity
+    transcripts: list[TranscriptLink] = Field(default_factory=list, max_length=100)
+
+
+class FindingOut(FindingRecord):
+    """A finding as stored: as in a report, plus its submission and author."""
+
+    submission_id: str
+    author_id: str
+
+
+class ReportVersionOut(BaseModel):
+    """One version of a report; `document` is the draft's content (agency staff only)."""
+
+    id: str
+    submission_id: str
+    version: int
+    status: str
+    supersedes_id: str | None
+    amendment_reason: str | None
+    author_id: str
+    approver_id: str | None
+    created_at: datetime
+    approved_at: datetime | None
+    issued_at: datetime | None
+    sha256: str | None = Field(description="SHA-256 of the signed bytes (issued versions).")
+    draft_sha256: str | None = Field(
+        default=None,
+        description="SHA-256 of the draft's canonical JSON bytes, as its JSON download serves "
+        "them (drafts, to agency staff): what an approval names to approve exactly this draft.",
+    )
+    key_id: str | None
+    document: dict[str, Any] | None = None
+
+
+class ReportOut(BaseModel):
+    """A submission's report: its versions (the caller may see) and the key that signs them."""
+
+    submission_id: str
+    latest_issued: int | None
+    versions: list[ReportVersionOut]
+    key_id: str
+    public_key_pem: str = Field(description="The agency's Ed25519 public key (PEM).")
+
+
+class ReportSettingsOut(BaseModel):
+    """The agency's report settings."""
+
+    two_person_rule: bool
+    updated_by: str | None
+    updated_at: datetime | None
+
+
+class ReportSettingsUpdate(_Request):
+    """Turn the two-person rule on or off, saying why (audited)."""
+
+    two_person_rule: bool
+    reason: str = Field(min_length=1, max_length=2000)

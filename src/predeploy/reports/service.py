@@ -15,9 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from ..accounts.actor import Actor
@@ -25,8 +23,15 @@ from ..accounts.models import Organization, Scope, User
 from ..audit.service import record
 from ..campaigns.models import Campaign, Job, SampleResult, TestPlan
 from ..campaigns.schemas import CampaignState, reference_model_label
+from ..config import Settings
 from ..db import new_id
-from ..determination import DeterminationSettings, Outcome, determine, load_scale
+from ..determination import (
+    CapabilityScale,
+    DeterminationSettings,
+    Outcome,
+    determine,
+    load_scale,
+)
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..notifications.service import emit
 from ..runtime import Context
@@ -40,6 +45,8 @@ from .schemas import (
     AccessVariantRef,
     Approval,
     CampaignRecord,
+    FindingCreate,
+    FindingOut,
     FindingRecord,
     Issuer,
     ModelIdentity,
@@ -48,9 +55,11 @@ from .schemas import (
     ReferenceModelRef,
     ReportDocument,
     ReportMeta,
-    Severity,
+    ReportOut,
+    ReportSettingsOut,
+    ReportSettingsUpdate,
+    ReportVersionOut,
     SubmissionRef,
-    TranscriptLink,
     Window,
 )
 
@@ -62,89 +71,6 @@ DRAFT_STATES = frozenset({State.TESTING, State.REPORT_ISSUED, State.CLOSED})
 
 DRAFT = "draft"
 ISSUED = "issued"
-
-
-# --- input and output -----------------------------------------------------------------------
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ReportCreate(_Strict):
-    """A new draft: limitations to state, and for an amendment the reason for it."""
-
-    limitations: list[str] = Field(default_factory=list, max_length=50)
-    amendment_reason: str | None = Field(default=None, min_length=1, max_length=5000)
-
-
-class FindingCreate(_Strict):
-    """An evaluator's finding, optionally linked to the sample transcripts that support it."""
-
-    title: str = Field(min_length=1, max_length=300)
-    text: str = Field(min_length=1, max_length=50_000)
-    severity: Severity
-    transcripts: list[TranscriptLink] = Field(default_factory=list, max_length=100)
-
-
-class FindingOut(BaseModel):
-    """A finding as stored."""
-
-    id: str
-    submission_id: str
-    title: str
-    text: str
-    severity: Severity
-    transcripts: list[TranscriptLink]
-    vuln_id: str | None = Field(
-        description="The clearinghouse vulnerability report it was sent as, if any."
-    )
-    author_id: str
-    created_at: datetime
-
-
-class ReportVersionOut(BaseModel):
-    """One version of a report; `document` is the draft's content (agency staff only)."""
-
-    id: str
-    submission_id: str
-    version: int
-    status: str
-    supersedes_id: str | None
-    amendment_reason: str | None
-    author_id: str
-    approver_id: str | None
-    created_at: datetime
-    approved_at: datetime | None
-    issued_at: datetime | None
-    sha256: str | None = Field(description="SHA-256 of the signed bytes (issued versions).")
-    key_id: str | None
-    document: dict[str, Any] | None = None
-
-
-class ReportOut(BaseModel):
-    """A submission's report: its versions (the caller may see) and the key that signs them."""
-
-    submission_id: str
-    latest_issued: int | None
-    versions: list[ReportVersionOut]
-    key_id: str
-    public_key_pem: str = Field(description="The agency's Ed25519 public key (PEM).")
-
-
-class ReportSettingsOut(BaseModel):
-    """The agency's report settings."""
-
-    two_person_rule: bool
-    updated_by: str | None
-    updated_at: datetime | None
-
-
-class ReportSettingsUpdate(_Strict):
-    """Turn the two-person rule on or off, saying why (audited)."""
-
-    two_person_rule: bool
-    reason: str = Field(min_length=1, max_length=2000)
 
 
 @dataclass(frozen=True)
@@ -273,9 +199,15 @@ def _version_out(row: Report, *, staff: bool) -> ReportVersionOut:
         approved_at=row.approved_at,
         issued_at=row.issued_at,
         sha256=row.sha256,
+        draft_sha256=_draft_sha256(row) if staff and row.status == DRAFT else None,
         key_id=row.key_id,
         document=row.document if staff and row.status == DRAFT else None,
     )
+
+
+def _draft_sha256(row: Report) -> str:
+    """SHA-256 of a draft's canonical JSON bytes: exactly what its JSON download serves."""
+    return hashlib.sha256(report_bytes(row.document)).hexdigest()
 
 
 def list_versions(ctx: Context, submission_id: str) -> list[ReportVersionOut]:
@@ -401,6 +333,7 @@ def _campaign_record(ctx: Context, campaign: Campaign) -> tuple[CampaignRecord, 
             items=list(plan.document.get("items", [])),
             elicitation=dict(plan.document.get("elicitation", {})),
             reference_models=references,
+            prices=dict(plan.document.get("prices", {})),
         ),
         started_at=campaign.started_at,
         finished_at=campaign.finished_at,
@@ -436,21 +369,12 @@ def _outcomes(ctx: Context, campaign_ids: list[str]) -> list[Outcome]:
             score=r.score,
             error_class=r.error_class,
             total_tokens=r.total_tokens,
+            cost=r.total_cost,
+            # A plan item is one run of its task (one plan may run a task twice, other args).
+            run=f"{r.campaign_id}:{r.item_index}",
         )
         for r in rows
     ]
-
-
-def _finding_record(row: Finding) -> FindingRecord:
-    return FindingRecord(
-        id=row.id,
-        title=row.title,
-        text=row.text,
-        severity=row.severity,
-        transcripts=[TranscriptLink.model_validate(link) for link in row.transcripts],
-        vuln_id=row.vuln_id,
-        created_at=row.created_at,
-    )
 
 
 def _findings(ctx: Context, submission_id: str) -> list[Finding]:
@@ -471,6 +395,24 @@ def _submitted_at(ctx: Context, submission_id: str) -> datetime | None:
         )
     )
     return at
+
+
+def _scale(settings: Settings) -> CapabilityScale:
+    """The agency's capability scale (`capability_scale_file`), or the shipped one."""
+    path = settings.capability_scale_file
+    if path is None:
+        return load_scale()
+    try:
+        return load_scale(path)
+    except InvalidInput as exc:
+        # The scale's own error names the field inside the file; say which file and setting.
+        raise InvalidInput(
+            f"the capability scale file {str(path)!r} (setting "
+            f"PREDEPLOY_CAPABILITY_SCALE_FILE) is not a valid scale: {exc.message}",
+            field=f"capability_scale_file.{exc.field}"
+            if exc.field and exc.field != "path"
+            else "capability_scale_file",
+        ) from exc
 
 
 def _build_document(
@@ -497,10 +439,13 @@ def _build_document(
     target = variants[0].label
     determination = determine(
         _outcomes(ctx, [c.id for c in campaigns]),
-        load_scale(),
+        _scale(ctx.settings),
         target,
         [label for label in dict.fromkeys(references) if label != target],
-        DeterminationSettings(),
+        DeterminationSettings(
+            confidence=ctx.settings.determination_confidence,
+            max_error_share=ctx.settings.determination_max_error_share,
+        ),
     )
     assert ctx.actor.org_id is not None  # an agency author (checked by the caller)
     return ReportDocument(
@@ -511,6 +456,8 @@ def _build_document(
             window=Window(
                 submitted_at=_submitted_at(ctx, sub.id),
                 access_granted_at=sub.access_granted_at,
+                window_start=sub.window_start,
+                compressed=sub.compressed_window,
                 planned_release_at=sub.planned_release_at,
                 report_due_at=sub.report_due_at,
                 access_expires_at=sub.access_expires_at,
@@ -526,7 +473,10 @@ def _build_document(
         ),
         campaigns=records,
         determination=determination,
-        findings=[_finding_record(row) for row in _findings(ctx, sub.id)],
+        findings=[
+            FindingRecord.model_validate(row, from_attributes=True)
+            for row in _findings(ctx, sub.id)
+        ],
         limitations=limitations,
     )
 
@@ -610,10 +560,12 @@ def create_draft(
     return _version_out(row, staff=True)
 
 
-def approve(ctx: Context, submission_id: str) -> ReportVersionOut:
-    """Approve the draft, sign it and issue it (agency staff; a second person when the
-    two-person rule is on). The first issue moves the submission to `report_issued`; the
-    developer org is notified (`report.issued`)."""
+def approve(ctx: Context, submission_id: str, draft_sha256: str) -> ReportVersionOut:
+    """Approve the draft whose canonical JSON has SHA-256 `draft_sha256`, sign it and issue it
+    (agency staff; a second person when the two-person rule is on). A draft re-drafted since it
+    was read has another digest and is refused (409), so what is signed is what was reviewed.
+    The first issue moves the submission to `report_issued`; the developer org is notified
+    (`report.issued`)."""
     sub = visible_submission(ctx, submission_id, lock=True)
     approver = _require_author(ctx.actor, "approve reports")
     rows = _versions(ctx, sub.id, issued_only=False)
@@ -623,6 +575,14 @@ def approve(ctx: Context, submission_id: str) -> ReportVersionOut:
             field="submission_id",
         )
     row = rows[-1]
+    current = _draft_sha256(row)
+    if draft_sha256.lower() != current:
+        raise Conflict(
+            f"draft_sha256 {draft_sha256} is not the current draft's ({current}): version "
+            f"{row.version} was re-drafted after it was read; review the current draft and "
+            "approve it by its digest",
+            field="draft_sha256",
+        )
     if approver == row.author_id and two_person_rule(ctx):
         raise Conflict(
             "the two-person rule is on: the draft's author cannot approve it; a second evaluator "
@@ -710,20 +670,6 @@ def approve(ctx: Context, submission_id: str) -> ReportVersionOut:
 # --- findings -------------------------------------------------------------------------------
 
 
-def _finding_out(row: Finding) -> FindingOut:
-    return FindingOut(
-        id=row.id,
-        submission_id=row.submission_id,
-        title=row.title,
-        text=row.text,
-        severity=row.severity,
-        transcripts=[TranscriptLink.model_validate(link) for link in row.transcripts],
-        vuln_id=row.vuln_id,
-        author_id=row.author_id,
-        created_at=row.created_at,
-    )
-
-
 def add_finding(ctx: Context, submission_id: str, data: FindingCreate) -> FindingOut:
     """Record a finding (agency staff); its transcript links must name this submission's
     campaigns. It goes into the next draft."""
@@ -762,7 +708,7 @@ def add_finding(ctx: Context, submission_id: str, data: FindingCreate) -> Findin
         data.model_dump(mode="json"),
         detail={"submission_id": sub.id, "severity": row.severity},
     )
-    return _finding_out(row)
+    return FindingOut.model_validate(row, from_attributes=True)
 
 
 def list_findings(ctx: Context, submission_id: str) -> list[FindingOut]:
@@ -774,4 +720,4 @@ def list_findings(ctx: Context, submission_id: str) -> list[FindingOut]:
             "only agency evaluators and admins read findings; they reach the developer in the "
             "issued report"
         )
-    return [_finding_out(row) for row in _findings(ctx, sub.id)]
+    return [FindingOut.model_validate(row, from_attributes=True) for row in _findings(ctx, sub.id)]

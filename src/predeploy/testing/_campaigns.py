@@ -29,6 +29,7 @@ class StoredResult:
     seed: int = 7
     error_class: str = "none"
     total_tokens: int = 100
+    total_cost: float | None = None
 
 
 def store_completed_campaign(
@@ -117,6 +118,7 @@ def store_completed_campaign(
                     "seed": result.seed,
                     "score": result.score,
                     "total_tokens": result.total_tokens,
+                    "total_cost": result.total_cost,
                     "error_class": result.error_class,
                     "error_message": "",
                     "attempt": 1,
