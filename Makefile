@@ -14,10 +14,11 @@ test: install
 
 install: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml scripts/system-deps.sh system-packages.txt
+$(STAMP): requirements.lock requirements-ssvc.lock pyproject.toml scripts/system-deps.sh system-packages.txt
 	bash scripts/system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps --ignore-requires-python -r requirements-ssvc.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

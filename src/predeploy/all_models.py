@@ -3,6 +3,7 @@
 from .accounts import models as accounts_models
 from .audit import models as audit_models
 from .campaigns import models as campaigns_models
+from .clearinghouse import models as clearinghouse_models
 from .db import Base
 from .notifications import models as notifications_models
 from .reports import models as reports_models
@@ -14,6 +15,7 @@ __all__ = [
     "accounts_models",
     "audit_models",
     "campaigns_models",
+    "clearinghouse_models",
     "metadata",
     "notifications_models",
     "reports_models",

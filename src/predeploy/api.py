@@ -16,6 +16,8 @@ from .audit.api import router as audit_router
 from .campaigns.api import router as campaigns_router
 from .campaigns.plans_api import router as plans_router
 from .campaigns.transcripts_api import router as transcripts_router
+from .clearinghouse.api import ATTACHMENTS_PATH as VULN_ATTACHMENTS_PATH
+from .clearinghouse.api import router as clearinghouse_router
 from .notifications.api import router as notifications_router
 from .reports.api import router as reports_router
 from .runtime import Runtime
@@ -112,12 +114,16 @@ def create_app(runtime: Runtime) -> FastAPI:
         campaigns_router,
         transcripts_router,
         reports_router,
+        clearinghouse_router,
     ):
         app.include_router(router)
     app.add_middleware(
         BodyLimit,
         max_bytes=runtime.settings.max_request_bytes,
-        path_limits=((ATTACHMENTS_PATH, runtime.settings.max_attachment_bytes),),
+        path_limits=(
+            (ATTACHMENTS_PATH, runtime.settings.max_attachment_bytes),
+            (VULN_ATTACHMENTS_PATH, runtime.settings.max_attachment_bytes),
+        ),
     )
 
     @app.get("/api/health", include_in_schema=False)

@@ -262,10 +262,12 @@ class Client:
         result: dict[str, Any] = self.request("POST", path, json=body)
         return result
 
-    def approve_report(self, submission_id: str) -> dict[str, Any]:
-        """Approve the draft: the server signs and issues it."""
+    def approve_report(self, submission_id: str, draft_sha256: str) -> dict[str, Any]:
+        """Approve the draft whose JSON has SHA-256 `draft_sha256` (its `draft_sha256`): the
+        server signs and issues it, or refuses (409) if the draft changed since it was read."""
         path = f"/submissions/{quote(submission_id)}/report/approve"
-        result: dict[str, Any] = self.request("POST", path)
+        body = {"draft_sha256": draft_sha256}
+        result: dict[str, Any] = self.request("POST", path, json=body)
         return result
 
     def get_report(self, submission_id: str) -> dict[str, Any]:
@@ -300,4 +302,24 @@ class Client:
         """Turn the two-person rule for issuing reports on or off (agency admins)."""
         body = {"two_person_rule": enabled, "reason": reason}
         result: dict[str, Any] = self.request("PUT", "/report-settings", json=body)
+        return result
+
+    # clearinghouse
+    def file_vuln(self, vuln: dict[str, Any]) -> dict[str, Any]:
+        """File a vulnerability report (the body's fields: kind, title, description, tlp, ...)."""
+        result: dict[str, Any] = self.request("POST", "/clearinghouse/vulns", json=vuln)
+        return result
+
+    def list_vulns(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every vulnerability report you may see (filters: status, kind, tlp, q)."""
+        return self.paginate("/clearinghouse/vulns", **filters)
+
+    def get_vuln(self, vuln_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/clearinghouse/vulns/{quote(vuln_id)}")
+        return result
+
+    def triage_vuln(self, vuln_id: str, **fields: Any) -> dict[str, Any]:
+        """Record a triage step (priority, assignee_id, ssvc, status, close_reason, duplicate_of)."""
+        path = f"/clearinghouse/vulns/{quote(vuln_id)}/triage"
+        result: dict[str, Any] = self.request("POST", path, json=fields)
         return result

@@ -59,6 +59,17 @@ class PayloadTooLarge(PredeployError):
     code = "too_large"
 
 
+class RateLimited(PredeployError):
+    """Too many requests of one kind from one caller in a period (HTTP 429, with Retry-After)."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
 def first_validation_error(exc: ValidationError) -> InvalidInput:
     """InvalidInput naming the field of `exc`'s first error (`items.0.epochs: ...`).
 

@@ -44,6 +44,15 @@ class SecretBox:
     def encrypt(self, plaintext: str) -> bytes:
         return self._fernet.encrypt(plaintext.encode())
 
+    def encrypt_bytes(self, plaintext: bytes) -> bytes:
+        return self._fernet.encrypt(plaintext)
+
+    def decrypt_bytes(self, token: bytes) -> bytes:
+        try:
+            return self._fernet.decrypt(token)
+        except InvalidToken as exc:
+            raise ValueError("content cannot be decrypted with this server's key") from exc
+
     def decrypt(self, token: bytes) -> str:
         try:
             return self._fernet.decrypt(token).decode()

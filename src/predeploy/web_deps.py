@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Concatenate, ParamSpec, TypeVar
 
 import anyio
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -123,3 +123,25 @@ async def call(
 # reported to the caller instead of a success that did not persist.
 CurrentContext = Annotated[Context, Depends(_context, scope="function")]
 """The authenticated caller's context; the request's one transaction commits when it succeeds."""
+
+
+async def _raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(_raw_body)]
+"""An upload's bytes, sent as the whole request body (its media type in `Content-Type`)."""
+
+
+def download(content: bytes, media_type: str, filename: str, sha256: str) -> Response:
+    """An uploaded file served back: always as an attachment, never sniffed into something a
+    browser would run, with its SHA-256 for the receiver to check."""
+    return Response(
+        content,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "X-Content-Type-Options": "nosniff",
+            "X-Content-SHA256": sha256,
+        },
+    )

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .errors import PredeployError
+from .errors import PredeployError, RateLimited
 
 log = logging.getLogger("predeploy.api")
 
@@ -43,7 +43,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PredeployError)
     async def _domain(_: Request, exc: PredeployError) -> JSONResponse:
-        return error_response(exc.status_code, exc.code, exc.message, exc.field)
+        response = error_response(exc.status_code, exc.code, exc.message, exc.field)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after_seconds)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 
 from predeploy.all_models import metadata
 from predeploy.db import make_engine
+from predeploy.migrate import include_object
 
 
 def _run(connection: Connection) -> None:
@@ -15,6 +16,7 @@ def _run(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 
 from ..pagination import DEFAULT_LIMIT, Page
-from ..web_deps import CurrentContext, call
+from ..web_deps import CurrentContext, RawBody, call, download
 from . import attachments, service
 from .schemas import (
     AttachmentKind,
@@ -99,10 +99,6 @@ def transition(ctx: CurrentContext, submission_id: str, body: TransitionIn) -> S
     return service.transition(ctx, submission_id, body.to, body.reason)
 
 
-async def _raw_body(request: Request) -> bytes:
-    return await request.body()
-
-
 @router.post(
     "/submissions/{submission_id}/attachments",
     status_code=status.HTTP_201_CREATED,
@@ -116,7 +112,7 @@ async def _raw_body(request: Request) -> bytes:
 def add_attachment(
     ctx: CurrentContext,
     submission_id: str,
-    content: Annotated[bytes, Depends(_raw_body)],
+    content: RawBody,
     kind: AttachmentKind,
     filename: Annotated[str, Query(max_length=255)],
     content_type: Annotated[str, Header()] = "",
@@ -143,12 +139,4 @@ async def get_attachment_content(
 ) -> Response:
     """Download an attachment as it was uploaded (its SHA-256 is in the submission)."""
     meta, content = await call(attachments.get_attachment, ctx, submission_id, attachment_id)
-    return Response(
-        content,
-        media_type=meta.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{meta.filename}"',
-            "X-Content-Type-Options": "nosniff",
-            "X-Content-SHA256": meta.sha256,
-        },
-    )
+    return download(content, meta.media_type, meta.filename, meta.sha256)

@@ -25,7 +25,8 @@ MEDIA_TYPES = frozenset(
 _FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]{0,254}$")
 
 
-def _clean_filename(filename: str) -> str:
+def clean_filename(filename: str) -> str:
+    """The last path component of an uploaded file's name, if it is a plain one."""
     # Keep only the last path component, whatever the sender's OS.
     name = PureWindowsPath(PurePosixPath(filename.strip()).name).name
     if not _FILENAME.match(name):
@@ -36,11 +37,12 @@ def _clean_filename(filename: str) -> str:
     return name
 
 
-def _clean_media_type(media_type: str) -> str:
+def clean_media_type(media_type: str, allowed: frozenset[str] = MEDIA_TYPES) -> str:
+    """The media type without parameters, if it is one of `allowed`."""
     base = media_type.split(";", 1)[0].strip().lower()
-    if base not in MEDIA_TYPES:
+    if base not in allowed:
         raise InvalidInput(
-            f"media type {base or '(none)'} not accepted; use one of {', '.join(sorted(MEDIA_TYPES))}",
+            f"media type {base or '(none)'} not accepted; use one of {', '.join(sorted(allowed))}",
             field="media_type",
         )
     return base
@@ -68,8 +70,8 @@ def add_attachment(
     row = Attachment(
         submission_id=sub.id,
         kind=kind.value,
-        filename=_clean_filename(filename),
-        media_type=_clean_media_type(media_type),
+        filename=clean_filename(filename),
+        media_type=clean_media_type(media_type),
         size_bytes=len(content),
         sha256=hashlib.sha256(content).hexdigest(),
         content=content,

@@ -1,0 +1,195 @@
+"""Who may see what in the clearinghouse: TLP 2.0, explicit recipients, embargoes and consent.
+
+Every read of a shared object goes through `vuln_audience` (a SQL condition), so an object a
+caller may not see never leaves the database for that caller; `explain_vuln` evaluates the same
+rules in Python to say why an org or user can or cannot see one, and the tests hold the two equal.
+
+The rules, for a caller acting for org O as user U:
+
+| who | sees |
+|---|---|
+| the server, agency admins and analysts | everything |
+| members of the reporting org | their own reports, at every label |
+| if the reporter consented to sharing: a named user recipient | the object, at every label |
+| if the reporter consented to sharing: anyone else | by label, below |
+
+| label | audience |
+|---|---|
+| RED | named user recipients only |
+| AMBER+STRICT | recipient orgs |
+| AMBER | recipient orgs and the clients each of them has declared |
+| GREEN | recipient orgs; after the embargo, every participant org of the community |
+| CLEAR | recipient orgs; after the embargo, everyone |
+
+An embargo holds until `embargo_end`; an object without one is not embargoed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, exists, false, or_, select, true
+from sqlalchemy.orm import Session
+
+from ..accounts.actor import Actor
+from ..accounts.models import Capacity, Membership, Organization, Role
+from .models import OrgClient, SharedObject, ShareRecipient, Tlp, Vuln
+
+_SEE_ALL_ROLES = frozenset({Role.ADMIN, Role.ANALYST})
+
+
+def sees_everything(actor: Actor) -> bool:
+    """The server itself, and the agency's admins and analysts (who run the clearinghouse)."""
+    return actor.is_system or (actor.is_agency and bool(actor.roles & _SEE_ALL_ROLES))
+
+
+def in_community(actor: Actor) -> bool:
+    """Whether the caller's org is a participant of the clearinghouse community (TLP:GREEN)."""
+    return Capacity.PARTICIPANT in actor.capacities
+
+
+def _shared_with(
+    actor: Actor,
+    object_type: SharedObject,
+    object_id: SQLColumnExpression[str],
+    tlp: SQLColumnExpression[str],
+    embargo_end: SQLColumnExpression[datetime | None],
+    now: datetime,
+) -> ColumnElement[bool]:
+    """The TLP and recipient rules for a labelled object, as a SQL condition."""
+    recipients = select(ShareRecipient.id).where(
+        ShareRecipient.object_type == object_type.value, ShareRecipient.object_id == object_id
+    )
+    named_user = (
+        exists(recipients.where(ShareRecipient.user_id == actor.user_id))
+        if actor.user_id
+        else false()
+    )
+    if actor.org_id is None:
+        org_recipient: ColumnElement[bool] = false()
+        client_of_recipient: ColumnElement[bool] = false()
+    else:
+        org_recipient = exists(recipients.where(ShareRecipient.org_id == actor.org_id))
+        client_of_recipient = exists(
+            recipients.join(OrgClient, OrgClient.org_id == ShareRecipient.org_id).where(
+                OrgClient.client_org_id == actor.org_id
+            )
+        )
+    released = or_(embargo_end.is_(None), embargo_end <= now)
+    community = released if in_community(actor) else false()
+    return or_(
+        named_user,
+        and_(tlp == Tlp.AMBER_STRICT.value, org_recipient),
+        and_(tlp == Tlp.AMBER.value, or_(org_recipient, client_of_recipient)),
+        and_(tlp == Tlp.GREEN.value, or_(org_recipient, community)),
+        and_(tlp == Tlp.CLEAR.value, or_(org_recipient, released)),
+    )
+
+
+def vuln_audience(actor: Actor, now: datetime) -> ColumnElement[bool]:
+    """The vulnerability reports `actor` may see, as a condition on `Vuln`."""
+    if sees_everything(actor):
+        return true()
+    own = Vuln.reporter_org_id == actor.org_id if actor.org_id else false()
+    shared = _shared_with(actor, SharedObject.VULN, Vuln.id, Vuln.tlp, Vuln.embargo_end, now)
+    return or_(own, and_(Vuln.share_consent.is_(True), shared))
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Whether an org (or a user of it) can see an object, and every rule that decided it."""
+
+    visible: bool
+    reasons: list[str]
+
+
+def explain_vuln(
+    session: Session, vuln: Vuln, org_id: str, user_id: str | None, now: datetime
+) -> Explanation:
+    """Why members of `org_id` (or the user `user_id` acting for it) can or cannot see `vuln`.
+
+    The same rules as `vuln_audience`, one at a time, in words. For an org without a user, the
+    answer is for any member without a role that sees everything.
+    """
+    org = session.get(Organization, org_id)
+    if org is None:
+        return Explanation(False, [f"org {org_id} does not exist"])
+    roles: frozenset[Role] = frozenset()
+    if user_id is not None:
+        roles = frozenset(
+            Role(role)
+            for role in session.scalars(
+                select(Membership.role).where(
+                    Membership.user_id == user_id, Membership.org_id == org_id
+                )
+            )
+        )
+        if not roles:
+            return Explanation(False, [f"user {user_id} is not a member of org {org.name}"])
+    if Capacity.AGENCY in org.capacities and roles & _SEE_ALL_ROLES:
+        return Explanation(True, ["agency admins and analysts see every vulnerability report"])
+    if vuln.reporter_org_id == org_id:
+        return Explanation(True, [f"{org.name} filed the report"])
+    recipients = session.scalars(
+        select(ShareRecipient).where(
+            ShareRecipient.object_type == SharedObject.VULN.value,
+            ShareRecipient.object_id == vuln.id,
+        )
+    ).all()
+    if not vuln.share_consent:
+        return Explanation(False, ["the reporter did not consent to sharing the report"])
+    if user_id is not None and any(r.user_id == user_id for r in recipients):
+        return Explanation(True, ["the user is a named recipient"])
+    return _by_label(session, vuln, org, recipients, now)
+
+
+def _by_label(
+    session: Session,
+    vuln: Vuln,
+    org: Organization,
+    recipients: Sequence[ShareRecipient],
+    now: datetime,
+) -> Explanation:
+    tlp = Tlp(vuln.tlp)
+    label = f"TLP:{tlp.value}"
+    recipient_orgs = {r.org_id for r in recipients if r.org_id is not None}
+    is_recipient = org.id in recipient_orgs
+    embargo = vuln.embargo_end
+    released = embargo is None or embargo <= now
+    embargo_words = (
+        "no embargo"
+        if embargo is None
+        else f"the embargo {'ended' if released else 'lasts until'} {embargo:%Y-%m-%d %H:%M} UTC"
+    )
+    if tlp is Tlp.RED:
+        return Explanation(False, [f"{label}: only named user recipients see it"])
+    if is_recipient:
+        return Explanation(True, [f"{label}: {org.name} is a recipient org"])
+    if tlp is Tlp.AMBER_STRICT:
+        return Explanation(False, [f"{label}: {org.name} is not a recipient org"])
+    if tlp is Tlp.AMBER:
+        sharers = session.scalars(
+            select(Organization.name)
+            .join(OrgClient, OrgClient.org_id == Organization.id)
+            .where(OrgClient.client_org_id == org.id, Organization.id.in_(recipient_orgs))
+            .order_by(Organization.name)
+        ).all()
+        if sharers:
+            return Explanation(
+                True, [f"{label}: {org.name} is a declared client of {', '.join(sharers)}"]
+            )
+        return Explanation(
+            False, [f"{label}: {org.name} is neither a recipient org nor a client of one"]
+        )
+    if tlp is Tlp.GREEN:
+        if Capacity.PARTICIPANT not in org.capacities:
+            return Explanation(
+                False, [f"{label}: {org.name} is not a recipient nor a participant org"]
+            )
+        return Explanation(
+            released,
+            [f"{label}: {org.name} is a participant org of the community; {embargo_words}"],
+        )
+    return Explanation(released, [f"{label}: public once released; {embargo_words}"])

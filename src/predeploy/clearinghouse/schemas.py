@@ -1,0 +1,259 @@
+"""Request and response shapes of the clearinghouse: vulnerability reports, triage, sharing."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .models import Tlp, VulnKind, VulnStatus
+
+ID_PATTERN = r"^[A-Za-z0-9-]{1,36}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AffectedProduct(_Strict):
+    """An affected product: a purl or a CPE 2.3 name, with OSV-style version ranges."""
+
+    purl: str | None = Field(default=None, max_length=1000, examples=["pkg:pypi/django"])
+    cpe: str | None = Field(default=None, max_length=1000)
+    ranges: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="OSV ranges: {type: SEMVER|ECOSYSTEM|GIT, repo?, events: [{introduced}, ...]}.",
+    )
+    versions: list[str] = Field(default_factory=list, max_length=1000)
+
+    @model_validator(mode="after")
+    def _one_name(self) -> Self:
+        if (self.purl is None) == (self.cpe is None):
+            raise ValueError("give exactly one of purl or cpe")
+        return self
+
+
+class ModelIdentity(_Strict):
+    """The AI model a flaw was found in, as precisely as the reporter knows it."""
+
+    developer: str = Field(min_length=1, max_length=200)
+    model: str = Field(min_length=1, max_length=200)
+    version: str | None = Field(default=None, max_length=200, description="Version or checkpoint.")
+    weights_digest: str | None = Field(default=None, max_length=200)
+    endpoint: str | None = Field(default=None, max_length=2000)
+    configuration: str | None = Field(
+        default=None,
+        max_length=20_000,
+        description="The system prompt or guardrail configuration tested (or its digest).",
+    )
+    tested_on: date
+
+
+class Interval(_Strict):
+    low: float = Field(ge=0, le=1)
+    high: float = Field(ge=0, le=1)
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+
+
+class Evidence(_Strict):
+    """How the flaw was shown: for a stochastic model, the trials and their settings."""
+
+    trials: int | None = Field(default=None, ge=1)
+    successes: int | None = Field(default=None, ge=0)
+    sampling: dict[str, Any] = Field(
+        default_factory=dict, description="Temperature, top_p, max tokens... as used."
+    )
+    seed: int | None = None
+    judge: str | None = Field(default=None, max_length=300, description="Who judged success.")
+    interval: Interval | None = Field(
+        default=None, description="Success-rate interval; Wilson 95% is computed when omitted."
+    )
+    steps: str | None = Field(default=None, max_length=50_000, description="How to reproduce.")
+
+    @model_validator(mode="after")
+    def _counts(self) -> Self:
+        if (self.trials is None) != (self.successes is None):
+            raise ValueError("give trials and successes together")
+        if self.trials is not None and self.successes is not None and self.successes > self.trials:
+            raise ValueError("successes cannot exceed trials")
+        return self
+
+
+class DiscoveringSystem(_Strict):
+    model: str = Field(min_length=1, max_length=300)
+    harness: str = Field(min_length=1, max_length=300)
+    prompt_version: str | None = Field(default=None, max_length=200)
+
+
+class Provenance(_Strict):
+    """Who or what found the flaw, and whether a human has verified it."""
+
+    discovered_by: Literal["human", "ai_system"]
+    system: DiscoveringSystem | None = None
+    human_verified: bool
+
+    @model_validator(mode="after")
+    def _system(self) -> Self:
+        if self.discovered_by == "ai_system" and self.system is None:
+            raise ValueError("an AI-found flaw names its discovering system (model, harness)")
+        return self
+
+
+class Technique(_Strict):
+    atlas: str | None = Field(default=None, description="MITRE ATLAS technique, e.g. AML.T0051.")
+    owasp_llm: str | None = Field(default=None, description="OWASP LLM Top 10 (2025), e.g. LLM01.")
+
+
+class Recipients(_Strict):
+    """Explicit recipients: orgs (AMBER, AMBER+STRICT, or earlier than the embargo) and named
+    users (the only audience of TLP:RED)."""
+
+    orgs: list[str] = Field(default_factory=list, max_length=500)
+    users: list[str] = Field(default_factory=list, max_length=500)
+
+
+class Consent(_Strict):
+    share: bool = Field(description="The clearinghouse may share the report beyond the agency.")
+    credit: bool = Field(description="Credit the reporter by name where the report is shared.")
+
+
+class VulnCreate(_Strict):
+    """A vulnerability report as filed."""
+
+    kind: VulnKind
+    title: str = Field(min_length=3, max_length=300)
+    description: str = Field(min_length=1, max_length=100_000)
+    tlp: Tlp
+    recipients: Recipients = Field(default_factory=Recipients)
+    embargo_end: datetime | None = Field(
+        default=None, description="Until then only explicit recipients see the report (UTC)."
+    )
+    cwe: str | None = Field(default=None, examples=["CWE-787"])
+    cvss: str | None = Field(default=None, description="A CVSS 3.x or 4.0 vector string.")
+    affected: list[AffectedProduct] = Field(default_factory=list, max_length=200)
+    model: ModelIdentity | None = None
+    technique: Technique = Field(default_factory=Technique)
+    root_cause: str | None = Field(
+        default=None, max_length=500, description="Where the flaw is: `path/file.c:function`."
+    )
+    evidence: Evidence = Field(default_factory=Evidence)
+    provenance: Provenance
+    consent: Consent
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Self:
+        if self.kind is VulnKind.AI_MODEL and self.model is None:
+            raise ValueError("an ai_model report names the model (model: {developer, model, ...})")
+        if self.kind is VulnKind.SOFTWARE and not self.affected:
+            raise ValueError("a software report lists the affected products (purl or cpe)")
+        if self.kind is VulnKind.AI_SYSTEM and not (self.affected or self.model):
+            raise ValueError("an ai_system report lists the affected products or the model")
+        if self.embargo_end is not None and self.embargo_end.tzinfo is None:
+            raise ValueError("embargo_end needs a timezone (e.g. 2026-12-01T12:00:00Z)")
+        return self
+
+
+class Cvss(BaseModel):
+    vector: str
+    version: str
+    base_score: float
+    severity: str
+
+
+class AttachmentOut(BaseModel):
+    id: str
+    filename: str
+    media_type: str
+    size_bytes: int
+    sha256: str = Field(description="SHA-256 of the content, shown even when it is withheld.")
+    proof_of_concept: bool
+    created_at: datetime
+
+
+class VulnOut(BaseModel):
+    """A vulnerability report as the caller may see it."""
+
+    id: str
+    kind: VulnKind
+    title: str
+    description: str
+    tlp: Tlp
+    embargo_end: datetime | None
+    status: VulnStatus
+    close_reason: str | None
+    priority: int
+    assignee_id: str | None
+    reporter_org_id: str | None = Field(
+        description="Shown to the agency and the reporter, and to others if credit was consented."
+    )
+    discovered_by: Literal["human", "ai_system"]
+    cwe: str | None
+    cvss: Cvss | None
+    affected: list[dict[str, Any]]
+    model: dict[str, Any] | None
+    technique: dict[str, Any]
+    root_cause: str | None
+    evidence: dict[str, Any]
+    provenance: dict[str, Any]
+    consent: Consent
+    ssvc: dict[str, Any] | None
+    fingerprint: str
+    duplicate_of: str | None = Field(description="Only when the caller may see that report too.")
+    finding_id: str | None
+    recipients: Recipients | None = Field(description="Agency and reporter only.")
+    attachments: list[AttachmentOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+class TriageIn(_Strict):
+    """An analyst's triage step: any of priority, assignee, SSVC decision, status."""
+
+    priority: int | None = Field(default=None, ge=1, le=5)
+    assignee_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    ssvc: dict[str, str] | None = Field(
+        default=None, description="Coordinator Triage decision point values, by key."
+    )
+    status: Literal["triaged", "declined", "duplicate"] | None = None
+    close_reason: str | None = Field(default=None, min_length=3, max_length=5000)
+    duplicate_of: str | None = Field(default=None, pattern=ID_PATTERN)
+
+
+class SimilarOut(BaseModel):
+    id: str
+    title: str
+    status: VulnStatus
+    score: float = Field(description="Text similarity, 0 to 1.")
+
+
+class ExplanationOut(BaseModel):
+    object: str
+    org_id: str
+    user_id: str | None
+    visible: bool
+    reasons: list[str]
+
+
+class ClientsIn(_Strict):
+    """The client orgs your org may pass TLP:AMBER information on to (replaces the list)."""
+
+    client_org_ids: list[str] = Field(max_length=1000)
+
+
+class FindingToVuln(_Strict):
+    """File an evaluator's finding as an `ai_model` vulnerability report about the submitted model.
+
+    By default it goes TLP:AMBER+STRICT to the developer org, the model's vendor.
+    """
+
+    finding_id: str = Field(pattern=ID_PATTERN)
+    tlp: Tlp = Tlp.AMBER_STRICT
+    recipients: Recipients | None = Field(
+        default=None, description="Default: the developer org of the submission."
+    )
+    embargo_end: datetime | None = None
+    technique: Technique = Field(default_factory=Technique)
+    cwe: str | None = None
+    cvss: str | None = None
