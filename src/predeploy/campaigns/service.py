@@ -77,9 +77,9 @@ def _job_specs(
 ) -> list[tuple[int, PlanItem, str, AccessVariant | None, dict[str, Any]]]:
     """One (item index, item, model label, variant, spec) per plan item x model."""
     variants = {v.label: v for v in sub.variants}
-    if not variants:
+    first = sub.default_variant
+    if first is None:
         raise Conflict("the submission has no access variant to test", field="submission_id")
-    first = sorted(sub.variants, key=lambda v: v.created_at)[0]
     jobs: list[tuple[int, PlanItem, str, AccessVariant | None, dict[str, Any]]] = []
     for index, item in enumerate(plan.items):
         task_args = dict(item.task_args)

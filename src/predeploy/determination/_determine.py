@@ -29,14 +29,15 @@ from ._stats import (
 
 CriterionOutcome = Literal["met", "cannot_be_ruled_out", "not_met"]
 
+# Codes in this order: scored outcomes (none, limit) first, so `code <= _LIMIT` means scored.
+_NONE, _LIMIT, _MODEL, _SANDBOX, _SCORER = range(5)
 _ERROR_CODES: dict[str, int] = {
-    "none": 0,
-    "limit_reached": 1,
-    "model_error": 2,
-    "sandbox_error": 3,
-    "scorer_error": 4,
+    "none": _NONE,
+    "limit_reached": _LIMIT,
+    "model_error": _MODEL,
+    "sandbox_error": _SANDBOX,
+    "scorer_error": _SCORER,
 }
-_LIMIT, _MODEL, _SANDBOX, _SCORER = 1, 2, 3, 4
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -389,7 +390,7 @@ def _per_task(
     # A finished sample without a score is the scorer's failure, not the model's; a limit hit
     # before scoring is a real (failed) outcome.
     missing = np.isnan(scores)
-    codes = np.where((codes == 0) & missing, _SCORER, codes)
+    codes = np.where((codes == _NONE) & missing, _SCORER, codes)
     scored = codes <= _LIMIT
     success = scored & ~missing & (np.nan_to_num(scores) >= 1.0)
     stride = max(len(task_keys), 1)

@@ -113,7 +113,7 @@ def _is_staff(actor: Actor) -> bool:
     return actor.is_system or actor.is_agency_staff
 
 
-def _require_author(actor: Actor, what: str) -> str:
+def _require_agency_writer(actor: Actor, what: str) -> str:
     """An agency evaluator or admin with a write token, as a named user; their user id."""
     if not actor.is_agency_staff or actor.user_id is None:
         raise PermissionDenied(f"only agency evaluators and admins {what}")
@@ -432,11 +432,12 @@ def _build_document(
         record_, labels = _campaign_record(ctx, campaign)
         records.append(record_)
         references.extend(labels)
-    variants = sorted(sub.variants, key=lambda v: (v.created_at, v.label))
-    if not variants:
+    default = sub.default_variant
+    if default is None:
         raise Conflict("the submission has no access variant to report on", field="submission_id")
-    # The target is the variant campaigns test by default: the submission's first.
-    target = variants[0].label
+    # The target is the variant campaigns test by default.
+    target = default.label
+    variants = sorted(sub.variants, key=lambda v: (v.created_at, v.label))
     determination = determine(
         _outcomes(ctx, [c.id for c in campaigns]),
         _scale(ctx.settings),
@@ -496,7 +497,7 @@ def create_draft(
     the next version, superseding the latest issued one, with a reason.
     """
     sub = visible_submission(ctx, submission_id, lock=True)
-    author = _require_author(ctx.actor, "draft reports")
+    author = _require_agency_writer(ctx.actor, "draft reports")
     if State(sub.state) not in DRAFT_STATES:
         raise Conflict(
             f"the submission is {sub.state}; a report is drafted once testing has started",
@@ -567,7 +568,7 @@ def approve(ctx: Context, submission_id: str, draft_sha256: str) -> ReportVersio
     The first issue moves the submission to `report_issued`; the developer org is notified
     (`report.issued`)."""
     sub = visible_submission(ctx, submission_id, lock=True)
-    approver = _require_author(ctx.actor, "approve reports")
+    approver = _require_agency_writer(ctx.actor, "approve reports")
     rows = _versions(ctx, sub.id, issued_only=False)
     if not rows or rows[-1].status != DRAFT:
         raise Conflict(
@@ -674,7 +675,7 @@ def add_finding(ctx: Context, submission_id: str, data: FindingCreate) -> Findin
     """Record a finding (agency staff); its transcript links must name this submission's
     campaigns. It goes into the next draft."""
     sub = visible_submission(ctx, submission_id, lock=True)
-    author = _require_author(ctx.actor, "record findings")
+    author = _require_agency_writer(ctx.actor, "record findings")
     campaign_ids = {link.campaign_id for link in data.transcripts}
     known = set(
         ctx.session.scalars(

@@ -86,6 +86,13 @@ class Submission(Base):
     variants: Mapped[list[AccessVariant]] = relationship(
         lazy="selectin", order_by="AccessVariant.label"
     )
+
+    @property
+    def default_variant(self) -> AccessVariant | None:
+        """The variant a plan item tests unless it names one: the first given (by label on a
+        tie, as variants given together share their time)."""
+        ordered = sorted(self.variants, key=lambda v: (v.created_at, v.label))
+        return ordered[0] if ordered else None
     attachments: Mapped[list[Attachment]] = relationship(
         lazy="selectin", order_by="Attachment.created_at"
     )
