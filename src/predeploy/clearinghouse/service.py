@@ -8,6 +8,7 @@ reporter's (so a reporter org's admins can see what its members filed).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -105,33 +106,70 @@ def visible_vuln(ctx: Context, vuln_id: str, *, lock: bool = False) -> Vuln:
     return vuln
 
 
-def _recipients(session: Session, vuln_id: str) -> Recipients:
+def _recipients(session: Session, vuln_ids: list[str]) -> dict[str, Recipients]:
     rows = session.scalars(
         select(ShareRecipient).where(
             ShareRecipient.object_type == SharedObject.VULN.value,
-            ShareRecipient.object_id == vuln_id,
+            ShareRecipient.object_id.in_(vuln_ids),
         )
     ).all()
-    return Recipients(
-        orgs=sorted(r.org_id for r in rows if r.org_id is not None),
-        users=sorted(r.user_id for r in rows if r.user_id is not None),
-    )
+    found = {vuln_id: Recipients() for vuln_id in vuln_ids}
+    for row in rows:
+        if row.org_id is not None:
+            found[row.object_id].orgs.append(row.org_id)
+        elif row.user_id is not None:
+            found[row.object_id].users.append(row.user_id)
+    for recipients in found.values():
+        recipients.orgs.sort()
+        recipients.users.sort()
+    return found
 
 
-def _vuln_out(ctx: Context, vuln: Vuln) -> VulnOut:
+def _vuln_outs(ctx: Context, vulns: Sequence[Vuln]) -> list[VulnOut]:
+    """The reports as the caller may see them; related rows are read once for all of them."""
     actor = ctx.actor
-    insider = sees_everything(actor) or vuln.reporter_org_id == actor.org_id
-    duplicate_of = None
-    if vuln.duplicate_of_id is not None:
-        seen = ctx.session.scalar(
-            select(Vuln.id).where(Vuln.id == vuln.duplicate_of_id, vuln_audience(actor, ctx.now()))
+    ids = [v.id for v in vulns]
+    insiders = {v.id for v in vulns if sees_everything(actor) or v.reporter_org_id == actor.org_id}
+    originals = {v.duplicate_of_id for v in vulns if v.duplicate_of_id is not None}
+    visible_originals = (
+        set(
+            ctx.session.scalars(
+                select(Vuln.id).where(Vuln.id.in_(originals), vuln_audience(actor, ctx.now()))
+            )
         )
-        duplicate_of = seen
-    attachments = ctx.session.scalars(
+        if originals
+        else set()
+    )
+    attachments: dict[str, list[AttachmentOut]] = {vuln_id: [] for vuln_id in ids}
+    for row in ctx.session.scalars(
         select(VulnAttachment)
-        .where(VulnAttachment.vuln_id == vuln.id)
+        .where(VulnAttachment.vuln_id.in_(ids))
         .order_by(VulnAttachment.created_at, VulnAttachment.id)
-    ).all()
+    ):
+        attachments[row.vuln_id].append(AttachmentOut.model_validate(row, from_attributes=True))
+    recipients = _recipients(ctx.session, sorted(insiders)) if insiders else {}
+    return [
+        _vuln_out(
+            vuln,
+            insider=vuln.id in insiders,
+            duplicate_of=vuln.duplicate_of_id
+            if vuln.duplicate_of_id in visible_originals
+            else None,
+            attachments=attachments[vuln.id],
+            recipients=recipients.get(vuln.id),
+        )
+        for vuln in vulns
+    ]
+
+
+def _vuln_out(
+    vuln: Vuln,
+    *,
+    insider: bool,
+    duplicate_of: str | None,
+    attachments: list[AttachmentOut],
+    recipients: Recipients | None,
+) -> VulnOut:
     cvss = None
     if vuln.cvss_vector is not None:
         cvss = Cvss(
@@ -166,16 +204,21 @@ def _vuln_out(ctx: Context, vuln: Vuln) -> VulnOut:
         fingerprint=vuln.fingerprint,
         duplicate_of=duplicate_of,
         finding_id=vuln.finding_id if insider else None,
-        recipients=_recipients(ctx.session, vuln.id) if insider else None,
-        attachments=[AttachmentOut.model_validate(a, from_attributes=True) for a in attachments],
+        recipients=recipients if insider else None,
+        attachments=attachments,
         created_at=vuln.created_at,
         updated_at=vuln.updated_at,
     )
 
 
+def _one_out(ctx: Context, vuln: Vuln) -> VulnOut:
+    (out,) = _vuln_outs(ctx, [vuln])
+    return out
+
+
 def get_vuln(ctx: Context, vuln_id: str) -> VulnOut:
     """One report the caller may see."""
-    return _vuln_out(ctx, visible_vuln(ctx, vuln_id))
+    return _one_out(ctx, visible_vuln(ctx, vuln_id))
 
 
 def list_vulns(
@@ -199,7 +242,8 @@ def list_vulns(
     if q is not None:
         query = query.where(_search.matches(ctx.session, q))
     rows = list(ctx.session.scalars(paginate(query, Vuln.created_at, Vuln.id, cursor, limit)))
-    return page_of(rows, limit, lambda row: _vuln_out(ctx, row))
+    outs = {out.id: out for out in _vuln_outs(ctx, rows[:limit])}
+    return page_of(rows, limit, lambda row: outs[row.id])
 
 
 def triage_queue(ctx: Context, *, limit: int = 100) -> list[VulnOut]:
@@ -211,7 +255,7 @@ def triage_queue(ctx: Context, *, limit: int = 100) -> list[VulnOut]:
         .order_by(Vuln.priority, Vuln.created_at, Vuln.id)
         .limit(limit)
     ).all()
-    return [_vuln_out(ctx, row) for row in rows]
+    return _vuln_outs(ctx, rows)
 
 
 # --- intake ------------------------------------------------------------------------------------
@@ -363,7 +407,7 @@ def file_vuln(ctx: Context, data: VulnCreate, *, finding_id: str | None = None) 
     agency = _agency_org(ctx.session)
     if agency is not None and agency != org_id:
         record(ctx, "vuln.filed", "vuln", vuln.id, change, org_id=agency, detail=detail)
-    return _vuln_out(ctx, vuln)
+    return _one_out(ctx, vuln)
 
 
 def _set_recipients(ctx: Context, vuln_id: str, recipients: Recipients) -> None:
@@ -511,7 +555,7 @@ def triage(ctx: Context, vuln_id: str, data: TriageIn) -> VulnOut:
         raise InvalidInput("nothing to change: give a status, priority, assignee or ssvc")
     vuln.updated_at = ctx.now()
     _analyst_audit(ctx, "vuln.triaged", vuln, change)
-    return _vuln_out(ctx, vuln)
+    return _one_out(ctx, vuln)
 
 
 def _link_duplicate(ctx: Context, vuln: Vuln, original_id: str) -> None:
@@ -547,7 +591,7 @@ def split(ctx: Context, vuln_id: str, reason: str) -> VulnOut:
     vuln.status, vuln.duplicate_of_id, vuln.close_reason = VulnStatus.TRIAGED.value, None, None
     vuln.updated_at = ctx.now()
     _analyst_audit(ctx, "vuln.split", vuln, {"was_duplicate_of": was, "reason": reason})
-    return _vuln_out(ctx, vuln)
+    return _one_out(ctx, vuln)
 
 
 def similar_vulns(ctx: Context, vuln_id: str, *, limit: int = 10) -> list[SimilarOut]:

@@ -86,6 +86,9 @@ class Submission(Base):
     variants: Mapped[list[AccessVariant]] = relationship(
         lazy="selectin", order_by="AccessVariant.label"
     )
+    attachments: Mapped[list[Attachment]] = relationship(
+        lazy="selectin", order_by="Attachment.created_at"
+    )
 
     @property
     def default_variant(self) -> AccessVariant | None:
@@ -93,9 +96,6 @@ class Submission(Base):
         tie, as variants given together share their time)."""
         ordered = sorted(self.variants, key=lambda v: (v.created_at, v.label))
         return ordered[0] if ordered else None
-    attachments: Mapped[list[Attachment]] = relationship(
-        lazy="selectin", order_by="Attachment.created_at"
-    )
 
 
 class AccessVariant(Base):
