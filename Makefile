@@ -43,6 +43,7 @@ bench: install
 	$(BIN)/python bench/suite_verify.py
 	$(BIN)/python bench/campaign_overhead.py
 	$(BIN)/python bench/report_build.py
+	$(BIN)/python bench/clearinghouse_search.py
 
 clean:
 	rm -rf $(VENV) .predeploy dist
