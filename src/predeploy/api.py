@@ -18,6 +18,7 @@ from .campaigns.plans_api import router as plans_router
 from .campaigns.transcripts_api import router as transcripts_router
 from .clearinghouse.api import ATTACHMENTS_PATH as VULN_ATTACHMENTS_PATH
 from .clearinghouse.api import router as clearinghouse_router
+from .clearinghouse.cases_api import router as cases_router
 from .notifications.api import router as notifications_router
 from .reports.api import router as reports_router
 from .runtime import Runtime
@@ -115,6 +116,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         transcripts_router,
         reports_router,
         clearinghouse_router,
+        cases_router,
     ):
         app.include_router(router)
     app.add_middleware(

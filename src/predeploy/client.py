@@ -323,3 +323,85 @@ class Client:
         path = f"/clearinghouse/vulns/{quote(vuln_id)}/triage"
         result: dict[str, Any] = self.request("POST", path, json=fields)
         return result
+
+    # clearinghouse cases
+    def _case_path(self, case: str, *rest: str) -> str:
+        return "/".join([f"/clearinghouse/cases/{quote(case)}", *(quote(p) for p in rest)])
+
+    def open_case(self, **fields: Any) -> dict[str, Any]:
+        """Open a case (fields: vulns, title, summary, tlp, embargo_end) (agency analysts)."""
+        result: dict[str, Any] = self.request("POST", "/clearinghouse/cases", json=fields)
+        return result
+
+    def list_cases(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every case you may see (filter: state)."""
+        return self.paginate("/clearinghouse/cases", **filters)
+
+    def get_case(self, case: str) -> dict[str, Any]:
+        """One case, by id or `PDX-...` number."""
+        result: dict[str, Any] = self.request("GET", self._case_path(case))
+        return result
+
+    def move_case(self, case: str, state: str, reason: str | None = None) -> dict[str, Any]:
+        """Move a case to coordinating, disclosed or closed (with a reason) (analysts)."""
+        body = {"state": state, "reason": reason}
+        result: dict[str, Any] = self.request("POST", self._case_path(case, "state"), json=body)
+        return result
+
+    def set_case_embargo(self, case: str, embargo_end: str) -> dict[str, Any]:
+        """Move a case's embargo end (ISO 8601 with a timezone), never into the past."""
+        body = {"embargo_end": embargo_end}
+        result: dict[str, Any] = self.request("PATCH", self._case_path(case, "embargo"), json=body)
+        return result
+
+    def add_case_vulnerability(self, case: str, **fields: Any) -> dict[str, Any]:
+        """Add a vulnerability (title, cve_id, cwe, cvss_v3, cvss_v4, ssvc) to a case."""
+        path = self._case_path(case, "vulnerabilities")
+        result: dict[str, Any] = self.request("POST", path, json=fields)
+        return result
+
+    def invite_vendor(self, case: str, org_id: str, deadline: str | None = None) -> dict[str, Any]:
+        """Invite a vendor org to a case, with a response deadline (default 14 days)."""
+        body = {"org_id": org_id, "deadline": deadline}
+        result: dict[str, Any] = self.request("POST", self._case_path(case, "vendors"), json=body)
+        return result
+
+    def set_vendor_status(
+        self,
+        case: str,
+        org_id: str,
+        vulnerability_id: str,
+        status: str,
+        statement: str | None = None,
+    ) -> dict[str, Any]:
+        """Set your org's status and statement for one vulnerability of a case."""
+        body = {"vulnerability_id": vulnerability_id, "status": status, "statement": statement}
+        path = self._case_path(case, "vendors", org_id, "status")
+        result: dict[str, Any] = self.request("POST", path, json=body)
+        return result
+
+    def approve_vendor_statement(
+        self, case: str, org_id: str, vulnerability_id: str
+    ) -> dict[str, Any]:
+        """Approve a vendor's status and statement for publication (analysts)."""
+        path = self._case_path(case, "vendors", org_id, "approve")
+        body = {"vulnerability_id": vulnerability_id}
+        result: dict[str, Any] = self.request("POST", path, json=body)
+        return result
+
+    def list_case_posts(self, case: str) -> list[dict[str, Any]]:
+        """A case's discussion posts, oldest first, with their latest text."""
+        result: list[dict[str, Any]] = self.request("GET", self._case_path(case, "posts"))
+        return result
+
+    def add_case_post(self, case: str, body: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request(
+            "POST", self._case_path(case, "posts"), json={"body": body}
+        )
+        return result
+
+    def edit_case_post(self, case: str, post_id: str, body: str) -> dict[str, Any]:
+        """Edit your own post (a new revision; the earlier ones are kept)."""
+        path = self._case_path(case, "posts", post_id)
+        result: dict[str, Any] = self.request("PATCH", path, json={"body": body})
+        return result

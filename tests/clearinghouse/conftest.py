@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import copy
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from httpx2 import Response
+from typer.testing import CliRunner, Result
 
+import predeploy.cli_support
+from predeploy.cli import app
+from predeploy.client import Client
 from tests.conftest import Api, Caller
 
 VULNS = "/api/v1/clearinghouse/vulns"
@@ -112,3 +118,34 @@ def community(api: Api) -> Community:
         vendor=api.user(vendor_org, "member"),
         developer=api.user(developer_org, "submitter"),
     )
+
+
+Run = Callable[..., Result]
+"""Runs `predeploy ARGS...` as a caller, against the community's server."""
+
+
+@pytest.fixture
+def run(community: Community, monkeypatch: pytest.MonkeyPatch) -> Run:
+    transport = community.api.http._transport
+
+    def client(base_url: str, token: str | None = None) -> Client:
+        return Client(base_url, token, transport=transport)
+
+    monkeypatch.setattr(predeploy.cli_support, "Client", client)
+    runner = CliRunner()
+
+    def invoke(caller: Caller, *args: str) -> Result:
+        env = {
+            "PREDEPLOY_SERVER": "http://testserver",
+            "PREDEPLOY_TOKEN": caller.token,
+            "COLUMNS": "200",
+        }
+        return runner.invoke(app, list(args), env=env)
+
+    return invoke
+
+
+def cli_json(result: Result) -> Any:
+    """The JSON a successful command printed."""
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)

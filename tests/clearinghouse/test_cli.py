@@ -2,62 +2,25 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import pytest
 import yaml  # type: ignore[import-untyped]
-from typer.testing import CliRunner, Result
 
-import predeploy.cli_support
-from predeploy.cli import app
-from predeploy.client import Client
-from tests.clearinghouse.conftest import SOFTWARE_VULN, Community, body
-from tests.conftest import Caller
-
-Run = Callable[..., Result]
-
-
-@pytest.fixture
-def run(community: Community, monkeypatch: pytest.MonkeyPatch) -> Run:
-    transport = community.api.http._transport
-
-    def client(base_url: str, token: str | None = None) -> Client:
-        return Client(base_url, token, transport=transport)
-
-    monkeypatch.setattr(predeploy.cli_support, "Client", client)
-    runner = CliRunner()
-
-    def invoke(caller: Caller, *args: str) -> Result:
-        env = {
-            "PREDEPLOY_SERVER": "http://testserver",
-            "PREDEPLOY_TOKEN": caller.token,
-            "COLUMNS": "200",
-        }
-        return runner.invoke(app, list(args), env=env)
-
-    return invoke
-
-
-def _json(result: Result) -> Any:
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+from tests.clearinghouse.conftest import SOFTWARE_VULN, Community, Run, body, cli_json
 
 
 def test_file_list_show_and_triage(community: Community, run: Run, tmp_path: Path) -> None:
     report = tmp_path / "heap.yaml"
     report.write_text(yaml.safe_dump(SOFTWARE_VULN))
-    filed = _json(run(community.reporter, "vulns", "file", str(report), "--json"))
+    filed = cli_json(run(community.reporter, "vulns", "file", str(report), "--json"))
     assert filed["status"] == "new" and filed["cvss"]["base_score"] == 9.8
 
     listed = run(community.analyst, "vulns", "list", "-q", "heap overflow")
     assert listed.exit_code == 0, listed.output
     assert filed["id"] in listed.stdout and "AMBER" in listed.stdout
-    assert _json(run(community.participant, "vulns", "list", "--json")) == []
+    assert cli_json(run(community.participant, "vulns", "list", "--json")) == []
 
-    triaged = _json(run(community.analyst, "vulns", "triage", filed["id"], "--priority", "1",
+    triaged = cli_json(run(community.analyst, "vulns", "triage", filed["id"], "--priority", "1",
                         "--status", "triaged", "--ssvc", "RP=N", "--ssvc", "SCON=N",
                         "--ssvc", "RC=C", "--ssvc", "SC=M", "--ssvc", "SE=A", "--ssvc", "U=S",
                         "--ssvc", "PSI=S", "--json"))  # fmt: skip

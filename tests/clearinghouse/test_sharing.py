@@ -40,6 +40,30 @@ COVERED_ROUTES = {
     ("GET", "/api/v1/clearinghouse/clients"): "test_vulns.py::test_org_admins_declare_...",
     ("PUT", "/api/v1/clearinghouse/clients"): "test_vulns.py::test_org_admins_declare_...",
     ("GET", "/api/v1/clearinghouse/ssvc/coordinator-triage"): "test_analyst_only_lists",
+    ("POST", "/api/v1/clearinghouse/cases"): "test_cases.py::test_who_may_do_what_on_a_case",
+    ("GET", "/api/v1/clearinghouse/cases"): "test_cases.py::test_a_case_is_seen_by_its_...",
+    ("GET", "/api/v1/clearinghouse/cases/{case_id}"): "test_cases.py::test_a_case_is_seen_by_...",
+    ("POST", "/api/v1/clearinghouse/cases/{case_id}/state"): "test_cases.py::test_who_may_do_...",
+    ("PATCH", "/api/v1/clearinghouse/cases/{case_id}/embargo"): "test_cases.py::test_who_may_...",
+    (
+        "POST",
+        "/api/v1/clearinghouse/cases/{case_id}/vulnerabilities",
+    ): "test_cases.py::test_who_may_do_what_on_a_case",
+    ("POST", "/api/v1/clearinghouse/cases/{case_id}/vendors"): "test_cases.py::test_who_may_...",
+    (
+        "POST",
+        "/api/v1/clearinghouse/cases/{case_id}/vendors/{org_id}/status",
+    ): "test_cases.py::test_who_may_do_what_on_a_case",
+    (
+        "POST",
+        "/api/v1/clearinghouse/cases/{case_id}/vendors/{org_id}/approve",
+    ): "test_cases.py::test_who_may_do_what_on_a_case",
+    ("GET", "/api/v1/clearinghouse/cases/{case_id}/posts"): "test_cases.py::test_a_case_is_...",
+    ("POST", "/api/v1/clearinghouse/cases/{case_id}/posts"): "test_cases.py::test_who_may_...",
+    (
+        "PATCH",
+        "/api/v1/clearinghouse/cases/{case_id}/posts/{post_id}",
+    ): "test_cases.py::test_who_may_do_what_on_a_case",
 }
 """Every clearinghouse route, and the test that proves who may call it (the general matrix in
 `tests/test_authorization.py` leaves these routes to the clearinghouse's own)."""

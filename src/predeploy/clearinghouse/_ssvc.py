@@ -251,3 +251,21 @@ def decide_coordinator_triage(
         inputs=inputs,
         selection_list=_selection_list(chosen, evaluated_at, target_ids),
     )
+
+
+def coordinator_triage_record(
+    values: Mapping[str, str], *, evaluated_at: datetime | None = None
+) -> dict[str, Any]:
+    """The Coordinator Triage decision for `values` as reports and case vulnerabilities store it:
+    the outcome, the table's identity and version, the inputs and the SSVC SelectionList."""
+    decision = decide_coordinator_triage(values, evaluated_at=evaluated_at)
+    return {
+        "decision": "coordinator_triage",
+        "outcome": decision.outcome.name,
+        "outcome_key": decision.outcome.key,
+        "outcome_id": decision.outcome_point_id,
+        "table": decision.table_id,
+        "table_version": decision.table_version,
+        "inputs": decision.inputs,
+        "selection_list": decision.selection_list,
+    }

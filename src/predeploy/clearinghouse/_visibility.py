@@ -22,6 +22,11 @@ The rules, for a caller acting for org O as user U:
 | CLEAR | recipient orgs; after the embargo, everyone |
 
 An embargo holds until `embargo_end`; an object without one is not embargoed.
+
+A report taken into a coordinated-disclosure case is also seen (if the reporter consented to
+sharing) by the vendor orgs invited to that case, who coordinate it. A case itself (`case_audience`)
+is seen by the agency's admins and analysts and by its participants: the invited vendor orgs and
+the orgs that reported its linked vulnerability reports.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
 from ..accounts.models import Capacity, Membership, Organization, Role
-from .models import OrgClient, SharedObject, ShareRecipient, Tlp, Vuln
+from .models import Case, CaseVendor, OrgClient, SharedObject, ShareRecipient, Tlp, Vuln
 
 _SEE_ALL_ROLES = frozenset({Role.ADMIN, Role.ANALYST})
 
@@ -79,12 +84,14 @@ def _shared_with(
         )
     released = or_(embargo_end.is_(None), embargo_end <= now)
     community = released if in_community(actor) else false()
+    # A recipient org sees the object at every label but RED; written once, so that PostgreSQL
+    # builds its subplan once, not once per label.
     return or_(
         named_user,
-        and_(tlp == Tlp.AMBER_STRICT.value, org_recipient),
-        and_(tlp == Tlp.AMBER.value, or_(org_recipient, client_of_recipient)),
-        and_(tlp == Tlp.GREEN.value, or_(org_recipient, community)),
-        and_(tlp == Tlp.CLEAR.value, or_(org_recipient, released)),
+        and_(tlp != Tlp.RED.value, org_recipient),
+        and_(tlp == Tlp.AMBER.value, client_of_recipient),
+        and_(tlp == Tlp.GREEN.value, community),
+        and_(tlp == Tlp.CLEAR.value, released),
     )
 
 
@@ -94,7 +101,49 @@ def vuln_audience(actor: Actor, now: datetime) -> ColumnElement[bool]:
         return true()
     own = Vuln.reporter_org_id == actor.org_id if actor.org_id else false()
     shared = _shared_with(actor, SharedObject.VULN, Vuln.id, Vuln.tlp, Vuln.embargo_end, now)
-    return or_(own, and_(Vuln.share_consent.is_(True), shared))
+    return or_(own, and_(Vuln.share_consent.is_(True), or_(shared, _invited_to_case(actor))))
+
+
+def _invited_to_case(actor: Actor) -> ColumnElement[bool]:
+    """The report is linked to a case that the caller's org is an invited vendor of."""
+    if actor.org_id is None:
+        return false()
+    return exists(
+        select(CaseVendor.id).where(
+            CaseVendor.case_id == Vuln.case_id, CaseVendor.org_id == actor.org_id
+        )
+    )
+
+
+def case_audience(actor: Actor) -> ColumnElement[bool]:
+    """The cases `actor` may see, as a condition on `Case`: the agency's admins and analysts see
+    every case; its invited vendor orgs and the reporting orgs of its linked reports see it. No
+    rule depends on time: an embargo keeps a case's content from the public, not from its
+    participants.
+    """
+    if sees_everything(actor):
+        return true()
+    if actor.org_id is None:
+        return false()
+    invited = exists(
+        select(CaseVendor.id).where(
+            CaseVendor.case_id == Case.id, CaseVendor.org_id == actor.org_id
+        )
+    )
+    reporter = exists(
+        select(Vuln.id).where(Vuln.case_id == Case.id, Vuln.reporter_org_id == actor.org_id)
+    )
+    return or_(invited, reporter)
+
+
+def invited_vendor(session: Session, case_id: str | None, org_id: str | None) -> bool:
+    """Whether `org_id` is a vendor invited to case `case_id`."""
+    if case_id is None or org_id is None:
+        return False
+    found = session.scalar(
+        select(CaseVendor.id).where(CaseVendor.case_id == case_id, CaseVendor.org_id == org_id)
+    )
+    return found is not None
 
 
 @dataclass(frozen=True)
@@ -142,6 +191,9 @@ def explain_vuln(
         return Explanation(False, ["the reporter did not consent to sharing the report"])
     if user_id is not None and any(r.user_id == user_id for r in recipients):
         return Explanation(True, ["the user is a named recipient"])
+    if invited_vendor(session, vuln.case_id, org_id):
+        number = session.scalar(select(Case.number).where(Case.id == vuln.case_id))
+        return Explanation(True, [f"{org.name} is a vendor invited to case {number}"])
     return _by_label(session, vuln, org, recipients, now)
 
 

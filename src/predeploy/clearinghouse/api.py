@@ -163,7 +163,7 @@ def add_attachment(
     content_type: Annotated[str, Header()] = "",
 ) -> AttachmentOut:
     """Attach a file: the raw bytes are the body and `Content-Type` its media type. A proof of
-    concept is encrypted at rest and released only to the reporter and the agency's analysts."""
+    concept is encrypted at rest and released only to the reporter, the agency's analysts and the case's vendors."""
     return attachments.add_attachment(
         ctx,
         vuln_id,

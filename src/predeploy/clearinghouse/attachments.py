@@ -2,8 +2,8 @@
 
 Everyone who may see a report sees its attachments' names, sizes and SHA-256, so a payload can be
 matched without being seen. A proof of concept is dual-use: its content is encrypted at rest with
-the server's secret key and released only to the agency's analysts and admins and to the
-reporting org.
+the server's secret key and released only to the agency's analysts and admins, the reporting
+org, and the vendors invited to the report's case.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ..audit.service import record
 from ..errors import InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
 from ..runtime import Context
 from ..submissions.attachments import MEDIA_TYPES, clean_filename, clean_media_type
-from ._visibility import sees_everything
+from ._visibility import invited_vendor, sees_everything
 from .models import Vuln, VulnAttachment
 from .schemas import AttachmentOut
 from .service import visible_vuln
@@ -31,7 +31,12 @@ with `nosniff`, so no browser runs one from our origin."""
 
 
 def _may_read_payload(ctx: Context, vuln: Vuln) -> bool:
-    return sees_everything(ctx.actor) or vuln.reporter_org_id == ctx.actor.org_id
+    # The vendors invited to the report's case are participants: they need the payload to fix it.
+    return (
+        sees_everything(ctx.actor)
+        or vuln.reporter_org_id == ctx.actor.org_id
+        or invited_vendor(ctx.session, vuln.case_id, ctx.actor.org_id)
+    )
 
 
 def add_attachment(
@@ -89,7 +94,8 @@ def get_attachment(ctx: Context, vuln_id: str, attachment_id: str) -> tuple[Atta
         return AttachmentOut.model_validate(row, from_attributes=True), row.content
     if not _may_read_payload(ctx, vuln):
         raise PermissionDenied(
-            "proof-of-concept payloads go only to the reporter and the agency's analysts; "
+            "proof-of-concept payloads go only to the reporter, the agency's analysts and the "
+            "vendors of the report's case; "
             f"its SHA-256 is {row.sha256}"
         )
     content = ctx.runtime.secrets.decrypt_bytes(row.content)

@@ -1,5 +1,6 @@
-"""Tables: vulnerability reports (`vulns`), their attachments, who they are shared with, and the
-client organisations that TLP:AMBER lets a recipient pass them on to."""
+"""Tables: vulnerability reports (`vulns`), their attachments, who they are shared with, the
+client organisations that TLP:AMBER lets a recipient pass them on to, and coordinated-disclosure
+cases (their vulnerabilities, invited vendors and their statuses, and discussion posts)."""
 
 from __future__ import annotations
 
@@ -108,6 +109,8 @@ class Vuln(Base):
     """The evaluator's finding this report was filed from, if any."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"), index=True, default=None)
+    """The coordinated-disclosure case the report was taken into, if any."""
 
 
 class VulnAttachment(Base):
@@ -158,4 +161,134 @@ class OrgClient(Base):
         ForeignKey("organizations.id"), primary_key=True, index=True
     )
     declared_by: Mapped[str | None] = mapped_column(ID, default=None)
+    created_at: Mapped[datetime]
+
+
+class CaseState(enum.StrEnum):
+    """Where a coordinated-disclosure case is: open → coordinating → disclosed | closed."""
+
+    OPEN = "open"
+    COORDINATING = "coordinating"
+    DISCLOSED = "disclosed"
+    CLOSED = "closed"
+
+
+class VendorStatus(enum.StrEnum):
+    """A vendor's answer about one vulnerability of a case (CERT/CC VINCE's set)."""
+
+    NOT_YET_ASSESSED = "not_yet_assessed"
+    AFFECTED = "affected"
+    NOT_AFFECTED = "not_affected"
+    FIXED = "fixed"
+    UNDER_INVESTIGATION = "under_investigation"
+
+
+class CaseCounter(Base):
+    """The last case number given out in a year (`PDX-2026-0001`...), upserted atomically."""
+
+    __tablename__ = "case_counters"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class Case(Base):
+    """A coordinated-disclosure case: linked reports, vulnerabilities, vendors, an embargo."""
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_created", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    summary: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20))
+    close_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    tlp: Mapped[str] = mapped_column(String(20))
+    embargo_end: Mapped[datetime]
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CaseVulnerability(Base):
+    """One vulnerability coordinated in a case, with its scores."""
+
+    __tablename__ = "case_vulnerabilities"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    cve_id: Mapped[str | None] = mapped_column(String(30), default=None)
+    cwe: Mapped[str | None] = mapped_column(String(20), default=None)
+    cvss_v3_vector: Mapped[str | None] = mapped_column(String(300), default=None)
+    cvss_v3_score: Mapped[float | None] = mapped_column(Float, default=None)
+    cvss_v3_severity: Mapped[str | None] = mapped_column(String(20), default=None)
+    cvss_v4_vector: Mapped[str | None] = mapped_column(String(300), default=None)
+    cvss_v4_score: Mapped[float | None] = mapped_column(Float, default=None)
+    cvss_v4_severity: Mapped[str | None] = mapped_column(String(20), default=None)
+    ssvc: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_by: Mapped[str | None] = mapped_column(ID, default=None)
+    created_at: Mapped[datetime]
+
+
+class CaseVendor(Base):
+    """A vendor org invited to a case, and when its answer is due."""
+
+    __tablename__ = "case_vendors"
+    __table_args__ = (UniqueConstraint("case_id", "org_id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    deadline: Mapped[datetime]
+    invited_by: Mapped[str | None] = mapped_column(ID, default=None)
+    created_at: Mapped[datetime]
+
+
+class CaseVendorStatus(Base):
+    """A vendor's status and statement for one case vulnerability; published once approved."""
+
+    __tablename__ = "case_vendor_statuses"
+    __table_args__ = (UniqueConstraint("vulnerability_id", "org_id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    vulnerability_id: Mapped[str] = mapped_column(ForeignKey("case_vulnerabilities.id"))
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    status: Mapped[str] = mapped_column(String(30))
+    statement: Mapped[str | None] = mapped_column(Text, default=None)
+    updated_by: Mapped[str | None] = mapped_column(ID, default=None)
+    updated_at: Mapped[datetime]
+    approved_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+    approved_at: Mapped[datetime | None] = mapped_column(default=None)
+    """Cleared by any later change: a new status or statement needs approving again."""
+
+
+class CasePost(Base):
+    """A discussion post in a case; its text lives in its revisions."""
+
+    __tablename__ = "case_posts"
+    __table_args__ = (Index("ix_case_posts_case_created", "case_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
+    author_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+    author_org_id: Mapped[str | None] = mapped_column(ForeignKey("organizations.id"), default=None)
+    revisions: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CasePostRevision(Base):
+    """One text of a post: every edit adds one, none is ever changed."""
+
+    __tablename__ = "case_post_revisions"
+    __table_args__ = (UniqueConstraint("post_id", "number"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    post_id: Mapped[str] = mapped_column(ForeignKey("case_posts.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(ID, default=None)
     created_at: Mapped[datetime]

@@ -7,7 +7,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .models import Tlp, VulnKind, VulnStatus
+from .models import CaseState, Tlp, VendorStatus, VulnKind, VulnStatus
 
 ID_PATTERN = r"^[A-Za-z0-9-]{1,36}$"
 
@@ -257,3 +257,153 @@ class FindingToVuln(_Strict):
     technique: Technique = Field(default_factory=Technique)
     cwe: str | None = None
     cvss: str | None = None
+
+
+# --- coordinated-disclosure cases -------------------------------------------------------------
+
+CASE_NUMBER_PATTERN = r"^PDX-[0-9]{4}-[0-9]{4,}$"
+CVE_PATTERN = r"^CVE-[0-9]{4}-[0-9]{4,}$"
+
+
+def _aware(value: datetime | None, field: str) -> None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError(f"{field} needs a timezone (e.g. 2026-12-01T12:00:00Z)")
+
+
+class CaseCreate(_Strict):
+    """Open a case from one or more vulnerability reports (agency analysts and admins)."""
+
+    vulns: list[str] = Field(min_length=1, max_length=100, description="Report ids to link.")
+    title: str = Field(min_length=3, max_length=300)
+    summary: str = Field(default="", max_length=100_000)
+    tlp: Tlp = Tlp.AMBER
+    embargo_end: datetime | None = Field(
+        default=None, description="UTC; default 45 days after opening, at 12:00 UTC."
+    )
+
+    @model_validator(mode="after")
+    def _timezone(self) -> Self:
+        _aware(self.embargo_end, "embargo_end")
+        return self
+
+
+class CaseStateIn(_Strict):
+    """Move a case: open → coordinating → disclosed, or closed (with a reason) from either."""
+
+    state: Literal["coordinating", "disclosed", "closed"]
+    reason: str | None = Field(default=None, min_length=3, max_length=5000)
+
+
+class EmbargoIn(_Strict):
+    embargo_end: datetime = Field(description="The new embargo end (UTC), not in the past.")
+
+    @model_validator(mode="after")
+    def _timezone(self) -> Self:
+        _aware(self.embargo_end, "embargo_end")
+        return self
+
+
+class CaseVulnerabilityIn(_Strict):
+    """A vulnerability coordinated in a case, scored with CVSS 3.x and/or 4.0."""
+
+    title: str = Field(min_length=3, max_length=300)
+    cve_id: str | None = Field(default=None, pattern=CVE_PATTERN, examples=["CVE-2026-12345"])
+    cwe: str | None = Field(default=None, examples=["CWE-787"])
+    cvss_v3: str | None = Field(default=None, description="A CVSS 3.0 or 3.1 vector string.")
+    cvss_v4: str | None = Field(default=None, description="A CVSS 4.0 vector string.")
+    ssvc: dict[str, str] | None = Field(
+        default=None, description="Coordinator Triage decision point values, by key."
+    )
+
+
+class VendorInviteIn(_Strict):
+    """Invite a vendor org (one holding the vendor or developer capacity) to a case."""
+
+    org_id: str = Field(pattern=ID_PATTERN)
+    deadline: datetime | None = Field(
+        default=None, description="When its answer is due (UTC); default 14 days from now."
+    )
+
+    @model_validator(mode="after")
+    def _timezone(self) -> Self:
+        _aware(self.deadline, "deadline")
+        return self
+
+
+class VendorStatusIn(_Strict):
+    """A vendor's status (and statement) for one vulnerability of the case."""
+
+    vulnerability_id: str = Field(pattern=ID_PATTERN)
+    status: VendorStatus
+    statement: str | None = Field(default=None, max_length=20_000)
+
+
+class ApproveIn(_Strict):
+    vulnerability_id: str = Field(pattern=ID_PATTERN)
+
+
+class PostIn(_Strict):
+    body: str = Field(min_length=1, max_length=50_000)
+
+
+class CaseVulnerabilityOut(BaseModel):
+    id: str
+    title: str
+    cve_id: str | None
+    cwe: str | None
+    cvss_v3: Cvss | None
+    cvss_v4: Cvss | None
+    ssvc: dict[str, Any] | None
+    created_at: datetime
+
+
+class VendorStatusOut(BaseModel):
+    vulnerability_id: str
+    status: VendorStatus
+    statement: str | None
+    approved: bool
+    approved_by: str | None
+    approved_at: datetime | None
+    updated_at: datetime
+
+
+class CaseVendorOut(BaseModel):
+    org_id: str
+    org_name: str
+    deadline: datetime
+    overdue: bool = Field(description="The deadline passed with a vulnerability not yet assessed.")
+    invited_at: datetime
+    statuses: list[VendorStatusOut] = Field(
+        description="Unapproved ones only to the agency and the vendor itself."
+    )
+
+
+class CaseOut(BaseModel):
+    """A case as the caller may see it."""
+
+    id: str
+    number: str
+    title: str
+    summary: str
+    state: CaseState
+    close_reason: str | None
+    tlp: Tlp
+    embargo_end: datetime = Field(description="UTC.")
+    embargo_seconds_remaining: int = Field(description="0 once the embargo has ended.")
+    owner_id: str | None
+    vulns: list[str] = Field(description="The linked reports that the caller may see.")
+    vulnerabilities: list[CaseVulnerabilityOut]
+    vendors: list[CaseVendorOut]
+    posts_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class PostOut(BaseModel):
+    id: str
+    author_id: str | None
+    author_org_id: str | None
+    body: str = Field(description="The latest revision's text.")
+    revisions: int
+    created_at: datetime
+    updated_at: datetime

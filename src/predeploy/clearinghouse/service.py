@@ -539,17 +539,7 @@ def triage(ctx: Context, vuln_id: str, data: TriageIn) -> VulnOut:
         change["assignee_id"] = data.assignee_id
         vuln.assignee_id = data.assignee_id
     if data.ssvc is not None:
-        decision = _ssvc.decide_coordinator_triage(data.ssvc, evaluated_at=ctx.now())
-        vuln.ssvc = {
-            "decision": "coordinator_triage",
-            "outcome": decision.outcome.name,
-            "outcome_key": decision.outcome.key,
-            "outcome_id": decision.outcome_point_id,
-            "table": decision.table_id,
-            "table_version": decision.table_version,
-            "inputs": decision.inputs,
-            "selection_list": decision.selection_list,
-        }
+        vuln.ssvc = _ssvc.coordinator_triage_record(data.ssvc, evaluated_at=ctx.now())
         change["ssvc"] = vuln.ssvc
     if not change:
         raise InvalidInput("nothing to change: give a status, priority, assignee or ssvc")
