@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -60,6 +61,12 @@ class Base(DeclarativeBase):
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
+
+
+def upsert_insert(dialect: Dialect) -> Any:
+    """The dialect's `insert` construct, which has `on_conflict_do_nothing` / `_do_update`
+    (PostgreSQL's and SQLite's share that API; the generic one has neither)."""
+    return postgresql.insert if dialect.name == "postgresql" else sqlite.insert
 
 
 def new_id() -> str:

@@ -24,10 +24,8 @@ from inspect_ai.log import (
 from inspect_ai.model import ModelUsage
 from inspect_ai.scorer import value_to_float
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from ..db import new_id
+from ..db import new_id, upsert_insert
 from ..runtime import Context
 from ._queue import Claim
 from .models import SampleResult
@@ -167,7 +165,7 @@ def read_new_results(
 
 def store_results(ctx: Context, rows: list[dict[str, Any]]) -> int:
     """Insert `rows`, skipping any key stored meanwhile; returns how many were given."""
-    insert = pg_insert if ctx.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(ctx.session.get_bind().dialect)
     for row in rows:
         ctx.session.execute(
             insert(SampleResult).values(id=new_id(), **row).on_conflict_do_nothing()

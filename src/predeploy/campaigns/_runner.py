@@ -56,10 +56,8 @@ from inspect_ai.model import (
 )
 from inspect_ai.solver import SolverSpec
 from sqlalchemy import Connection, Engine, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from ..db import READ_ONLY_OPTION, make_engine
+from ..db import READ_ONLY_OPTION, make_engine, upsert_insert
 from ..submissions.models import Submission
 from ._coalesce import Coalesced
 from ._queue import refusal
@@ -181,7 +179,7 @@ class RunnerJob:
 
     def record_starts(self, samples: list[tuple[str, int]]) -> None:
         """Store the start of each (sample id, epoch) of this attempt, in one transaction."""
-        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        insert = upsert_insert(self.engine.dialect)
         started_at = self.now()
         rows = [
             {

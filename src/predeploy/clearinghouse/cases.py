@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..accounts.models import Capacity, Organization, Role, Scope
 from ..audit.service import record
+from ..db import upsert_insert
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..pagination import Page, page_of, paginate
 from ..runtime import Context
@@ -231,7 +231,7 @@ def _audit(ctx: Context, action: str, case: Case, change: dict[str, Any]) -> Non
 def _next_number(session: Session, year: int) -> str:
     """Allocate the year's next case number with one atomic upsert: the counter row stays
     locked until the transaction ends, so concurrent openings queue and never share a number."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = upsert_insert(session.get_bind().dialect)
     statement = (
         insert(CaseCounter)
         .values(year=year, last=1)
