@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from ..accounts.actor import Actor
 from ..accounts.models import Organization, Scope, User
+from ..agency_settings import read_flag, write_flag
 from ..audit.service import record
 from ..campaigns.models import Campaign, Job, SampleResult, TestPlan
 from ..campaigns.schemas import CampaignState, reference_model_label
@@ -40,7 +41,7 @@ from ..submissions.service import mark_report_issued
 from ..submissions.states import State
 from ..submissions.visibility import visible_submission
 from ._signing import report_bytes, sign_report
-from .models import AgencySetting, Finding, Report
+from .models import Finding, Report
 from .schemas import (
     AccessVariantRef,
     Approval,
@@ -121,57 +122,24 @@ def _require_agency_writer(actor: Actor, what: str) -> str:
     return actor.user_id
 
 
-def _setting(ctx: Context, key: str) -> AgencySetting | None:
-    return ctx.session.get(AgencySetting, key)
-
-
 def two_person_rule(ctx: Context) -> bool:
     """Whether issuing a report needs a second evaluator (on unless an admin turned it off)."""
-    row = _setting(ctx, TWO_PERSON_RULE)
-    return True if row is None else bool(row.value)
+    return read_flag(ctx, TWO_PERSON_RULE, default=True).value
 
 
 def get_report_settings(ctx: Context) -> ReportSettingsOut:
     """The report settings (agency staff)."""
     if not _is_staff(ctx.actor):
         raise PermissionDenied("only agency evaluators and admins read report settings")
-    row = _setting(ctx, TWO_PERSON_RULE)
+    flag = read_flag(ctx, TWO_PERSON_RULE, default=True)
     return ReportSettingsOut(
-        two_person_rule=two_person_rule(ctx),
-        updated_by=row.updated_by if row else None,
-        updated_at=row.updated_at if row else None,
+        two_person_rule=flag.value, updated_by=flag.updated_by, updated_at=flag.updated_at
     )
 
 
 def set_two_person_rule(ctx: Context, data: ReportSettingsUpdate) -> ReportSettingsOut:
     """Turn the two-person rule for issuing reports on or off (agency admins, admin scope)."""
-    actor = ctx.actor
-    if not (actor.is_system or actor.is_agency_admin):
-        raise PermissionDenied("only agency admins change the two-person rule")
-    actor.require_scope(Scope.ADMIN)
-    before = two_person_rule(ctx)
-    row = _setting(ctx, TWO_PERSON_RULE)
-    now = ctx.now()
-    if row is None:
-        row = AgencySetting(key=TWO_PERSON_RULE, value=data.two_person_rule, updated_at=now)
-        ctx.session.add(row)
-    row.value = data.two_person_rule
-    row.updated_by = actor.user_id
-    row.updated_at = now
-    ctx.session.flush()
-    record(
-        ctx,
-        "settings.change",
-        "agency_setting",
-        TWO_PERSON_RULE,
-        data.model_dump(mode="json"),
-        detail={
-            "key": TWO_PERSON_RULE,
-            "from": before,
-            "to": data.two_person_rule,
-            "reason": data.reason,
-        },
-    )
+    write_flag(ctx, TWO_PERSON_RULE, data.two_person_rule, data.reason, default=True)
     return get_report_settings(ctx)
 
 
