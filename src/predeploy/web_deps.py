@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Concatenate, ParamSpec, TypeVar
 
 import anyio
@@ -11,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from .accounts.actor import Actor
 from .accounts.models import Scope
 from .accounts.service import authenticate
 from .errors import NotAuthenticated
@@ -27,11 +29,12 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-def _open(runtime: Runtime, token: str, read_only: bool, *, inline: bool = False) -> Context:
+def _open(runtime: Runtime, token: str | None, read_only: bool, *, inline: bool = False) -> Context:
+    """A session and the caller: the token's, or (no token, reads only) the public."""
     factory = runtime.read_sessions if read_only else runtime.sessions
     session = factory()
     try:
-        actor = authenticate(session, runtime.clock, token)
+        actor = authenticate(session, runtime.clock, token) if token else Actor.public()
         if read_only:
             # Every read route needs the read scope: checked here once, not in each service.
             actor.require_scope(Scope.READ)
@@ -66,20 +69,45 @@ def _reads_inline(runtime: Runtime, read_only: bool) -> bool:
     return read_only and runtime.settings.resolved_database_url.startswith("sqlite")
 
 
+def _token(credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    if credentials is None:
+        return None
+    if credentials.scheme.lower() != "bearer":
+        raise NotAuthenticated("send the token as 'Authorization: Bearer <token>'")
+    return credentials.credentials
+
+
 async def _context(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AsyncIterator[Context]:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    token = _token(credentials)
+    if token is None:
         raise NotAuthenticated("missing bearer token: send 'Authorization: Bearer <token>'")
+    async with _transaction(request, token) as ctx:
+        yield ctx
+
+
+async def _public_context(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AsyncIterator[Context]:
+    async with _transaction(request, _token(credentials)) as ctx:
+        yield ctx
+
+
+@asynccontextmanager
+async def _transaction(request: Request, token: str | None) -> AsyncIterator[Context]:
     runtime = get_runtime(request)
     read_only = request.method in ("GET", "HEAD", "OPTIONS")
+    if token is None and not read_only:
+        raise NotAuthenticated("missing bearer token: send 'Authorization: Bearer <token>'")
     # At most `http_threads` requests hold a session (and so a database connection) at once; the
     # rest wait here, in the event loop, so overload becomes queueing rather than pool timeouts
     # (and an inline read can never block the event loop waiting for a pooled connection).
     async with _sessions_in_flight(request, runtime):
         if _reads_inline(runtime, read_only):
-            ctx = _open(runtime, credentials.credentials, read_only, inline=True)
+            ctx = _open(runtime, token, read_only, inline=True)
             try:
                 yield ctx
             except BaseException:
@@ -90,7 +118,7 @@ async def _context(
         # Opening and closing are shielded from cancellation (a client that goes away
         # mid-request): a session opened in a worker thread must always be closed.
         with anyio.CancelScope(shield=True):
-            ctx = await run_in_threadpool(_open, runtime, credentials.credentials, read_only)
+            ctx = await run_in_threadpool(_open, runtime, token, read_only)
         try:
             yield ctx
         except BaseException:
@@ -123,6 +151,9 @@ async def call(
 # reported to the caller instead of a success that did not persist.
 CurrentContext = Annotated[Context, Depends(_context, scope="function")]
 """The authenticated caller's context; the request's one transaction commits when it succeeds."""
+
+PublicContext = Annotated[Context, Depends(_public_context, scope="function")]
+"""For routes the public may read: the token's caller if one is sent, else `Actor.public()`."""
 
 
 async def _raw_body(request: Request) -> bytes:

@@ -23,15 +23,28 @@ class Actor:
     scopes: frozenset[Scope] = field(default_factory=lambda: frozenset(Scope))
     token_id: str | None = None
     label: str = ""
+    anonymous: bool = False
+    """A caller without a token, on the few routes open to the public (published advisories)."""
 
     @classmethod
     def system(cls, label: str = "system") -> Actor:
         """The server acting on its own behalf (never from an HTTP request)."""
         return cls(user_id=None, org_id=None, label=label)
 
+    @classmethod
+    def public(cls) -> Actor:
+        """Anyone, without a token: no org, no role, read only."""
+        return cls(
+            user_id=None,
+            org_id=None,
+            scopes=frozenset({Scope.READ}),
+            label="public",
+            anonymous=True,
+        )
+
     @property
     def is_system(self) -> bool:
-        return self.user_id is None
+        return self.user_id is None and not self.anonymous
 
     def has_role(self, *roles: Role) -> bool:
         return any(role in self.roles for role in roles)
