@@ -16,6 +16,7 @@ from .audit.api import router as audit_router
 from .campaigns.api import router as campaigns_router
 from .campaigns.plans_api import router as plans_router
 from .campaigns.transcripts_api import router as transcripts_router
+from .clearinghouse.advisories_api import router as advisories_router
 from .clearinghouse.api import ATTACHMENTS_PATH as VULN_ATTACHMENTS_PATH
 from .clearinghouse.api import router as clearinghouse_router
 from .clearinghouse.cases_api import router as cases_router
@@ -117,6 +118,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         reports_router,
         clearinghouse_router,
         cases_router,
+        advisories_router,
     ):
         app.include_router(router)
     app.add_middleware(

@@ -12,6 +12,7 @@ from .audit.cli import audit_app
 from .campaigns.cli import campaigns_app, worker
 from .campaigns.logs_cli import logs_app
 from .campaigns.plans_cli import plans_app
+from .clearinghouse.advisories_cli import advisories_app
 from .clearinghouse.cases_cli import cases_app
 from .clearinghouse.cli import vulns_app
 from .cli_support import JsonOption, console, fail, local_runtime, print_json, reported_errors
@@ -49,6 +50,7 @@ app.command("worker")(worker)
 app.add_typer(report_app, name="report")
 app.add_typer(vulns_app, name="vulns")
 app.add_typer(cases_app, name="cases")
+app.add_typer(advisories_app, name="advisories")
 
 
 @app.command()

@@ -50,10 +50,11 @@ def local_runtime() -> Runtime:
     return Runtime(settings=Settings())
 
 
-def remote_client(server: str | None, token: str | None) -> Client:
+def remote_client(server: str | None, token: str | None, *, public: bool = False) -> Client:
+    """A client of `server`; `public` commands may run without a token (as anyone)."""
     if not server:
         fail("no server given: pass --server URL or set PREDEPLOY_SERVER", field="server")
-    if not token:
+    if not token and not public:
         fail("no token given: pass --token T or set PREDEPLOY_TOKEN", field="token")
     return Client(server, token)
 

@@ -389,6 +389,19 @@ class Client:
         result: dict[str, Any] = self.request("POST", path, json=body)
         return result
 
+    def request_embargo_override(self, case: str, reason: str) -> dict[str, Any]:
+        """Ask to end a case's embargo now (a second analyst approves, under the two-person
+        rule)."""
+        path = self._case_path(case, "embargo", "override")
+        result: dict[str, Any] = self.request("POST", path, json={"reason": reason})
+        return result
+
+    def approve_embargo_override(self, case: str) -> dict[str, Any]:
+        """End a case's embargo now, as another analyst asked."""
+        path = self._case_path(case, "embargo", "override", "approve")
+        result: dict[str, Any] = self.request("POST", path)
+        return result
+
     def list_case_posts(self, case: str) -> list[dict[str, Any]]:
         """A case's discussion posts, oldest first, with their latest text."""
         result: list[dict[str, Any]] = self.request("GET", self._case_path(case, "posts"))
@@ -404,4 +417,35 @@ class Client:
         """Edit your own post (a new revision; the earlier ones are kept)."""
         path = self._case_path(case, "posts", post_id)
         result: dict[str, Any] = self.request("PATCH", path, json={"body": body})
+        return result
+
+    # clearinghouse advisories
+    def _advisory_path(self, advisory: str, *rest: str) -> str:
+        return "/".join([f"/clearinghouse/advisories/{quote(advisory)}", *(quote(p) for p in rest)])
+
+    def draft_advisory(self, **fields: Any) -> dict[str, Any]:
+        """Draft a case's advisory or a new revision (fields: case, title, summary, details,
+        tlp, recipients, aliases, affected, remediation, references, credits) (analysts)."""
+        result: dict[str, Any] = self.request("POST", "/clearinghouse/advisories", json=fields)
+        return result
+
+    def publish_advisory(self, advisory: str, sha256: str) -> dict[str, Any]:
+        """Publish the draft whose SHA-256 you read (a second analyst, under the two-person
+        rule)."""
+        path = self._advisory_path(advisory, "publish")
+        result: dict[str, Any] = self.request("POST", path, json={"sha256": sha256})
+        return result
+
+    def list_advisories(self) -> Iterator[dict[str, Any]]:
+        """Every advisory you may see (without a token: the public ones)."""
+        return self.paginate("/clearinghouse/advisories")
+
+    def get_advisory(self, advisory: str, revision: int | None = None) -> dict[str, Any]:
+        """An advisory by id or `PDXA-...` number; with `revision`, that published revision."""
+        path = (
+            self._advisory_path(advisory)
+            if revision is None
+            else self._advisory_path(advisory, "revisions", str(revision))
+        )
+        result: dict[str, Any] = self.request("GET", path)
         return result

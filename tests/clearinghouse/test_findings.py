@@ -30,6 +30,8 @@ def test_a_finding_becomes_an_ai_model_report_for_the_developer(desk: Desk) -> N
     assert vuln["recipients"]["orgs"] == [dev.acme]
     assert vuln["finding_id"] == finding["id"]
     assert f"{campaign_id}:web-2-1:1" in vuln["evidence"]["steps"]
+    audit = dev.get("/audit?limit=500", dev.agency_admin).json()["items"]
+    assert "finding.sent" in [e["action"] for e in audit]
     listed = dev.get(f"/submissions/{sub_id}/findings", desk.second).json()
     assert [f["vuln_id"] for f in listed] == [vuln["id"]]
     # The developer org is the recipient; another developer is not.

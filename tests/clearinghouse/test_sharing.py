@@ -1,15 +1,19 @@
 """The clearinghouse's sharing matrix: every vulnerability-report route x principal x TLP label x
-embargo (none, before its end, after it) x reporter consent, against an oracle written from the
-rules in `docs/clearinghouse.md` independently of the code.
+embargo (none, before its end, after it) x reporter consent x taken into a case (with the
+principal's org invited as its vendor) or not; the case itself; and every advisory route x
+principal (and the public, without a token) x TLP label x draft or published. Each is checked
+against an oracle written from the rules in `docs/clearinghouse.md` independently of the code.
 
-It proves threats T30 (a report reaches an org its TLP label does not allow), T31 (embargoed
-content reaches the community early), T32 (a hidden report's existence leaks through a 403, an
-error body, a listing, a search or a duplicate link) and T33 (the visibility explanation says
-something else than what is enforced) of `docs/threat-model.md`.
+It proves threats T30 (a report or advisory reaches an org its TLP label does not allow), T31
+(embargoed content reaches the community or the public early), T32 (a hidden object's existence
+leaks through a 403, an error body, a listing, a search or a duplicate link) and T33 (the
+visibility explanation says something else than what is enforced) of `docs/threat-model.md`.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,8 +22,12 @@ from typing import Any
 import pytest
 
 from predeploy.clock import FrozenClock
+from tests.authz_matrix import api_routes
 from tests.clearinghouse.conftest import SOFTWARE_VULN, VULNS, Community, body
 from tests.conftest import START, Caller
+
+CASES = "/api/v1/clearinghouse/cases"
+ADVISORIES = "/api/v1/clearinghouse/advisories"
 
 COVERED_ROUTES = {
     ("POST", "/api/v1/clearinghouse/vulns"): "test_vulns.py (who files; bad input)",
@@ -64,6 +72,30 @@ COVERED_ROUTES = {
         "PATCH",
         "/api/v1/clearinghouse/cases/{case_id}/posts/{post_id}",
     ): "test_cases.py::test_who_may_do_what_on_a_case",
+    (
+        "POST",
+        "/api/v1/clearinghouse/cases/{case_id}/embargo/override",
+    ): "test_advisories.py::test_ending_an_embargo_early_needs_a_second_analyst",
+    (
+        "POST",
+        "/api/v1/clearinghouse/cases/{case_id}/embargo/override/approve",
+    ): "test_advisories.py::test_ending_an_embargo_early_needs_a_second_analyst",
+    ("POST", "/api/v1/clearinghouse/advisories"): "test_advisories.py::test_bad_advisory_...",
+    ("GET", "/api/v1/clearinghouse/advisories"): "test_every_principal_sees_exactly_the_...",
+    (
+        "GET",
+        "/api/v1/clearinghouse/advisories/{advisory_id}",
+    ): "test_every_principal_sees_exactly_the_advisories_the_rules_allow",
+    (
+        "GET",
+        "/api/v1/clearinghouse/advisories/{advisory_id}/revisions/{number}",
+    ): "test_every_principal_sees_exactly_the_advisories_the_rules_allow",
+    (
+        "POST",
+        "/api/v1/clearinghouse/advisories/{advisory_id}/publish",
+    ): "test_every_principal_sees_exactly_the_advisories_the_rules_allow",
+    ("GET", "/api/v1/clearinghouse/settings"): "test_advisories.py::test_the_two_person_rule_...",
+    ("PATCH", "/api/v1/clearinghouse/settings"): "test_advisories.py::test_the_two_person_...",
 }
 """Every clearinghouse route, and the test that proves who may call it (the general matrix in
 `tests/test_authorization.py` leaves these routes to the clearinghouse's own)."""
@@ -77,9 +109,12 @@ PRINCIPALS = (
 """`named` is a vendor-only org's member who is a named user recipient of every report;
 `recipient` belongs to the recipient org, whose declared client is `client`'s org; `participant`
 belongs to another participant org; `evaluator` is the agency's (no clearinghouse role);
-`developer` belongs to a developer/vendor org that is neither participant nor recipient."""
+`developer` belongs to a developer/vendor org that is neither participant nor recipient, and is
+the invited vendor of every case."""
 
 PARTICIPANT_ORGS = frozenset({"reporter", "recipient", "client", "participant"})
+CASE_PARTICIPANTS = frozenset({"analyst", "reporter", "developer"})
+"""Who sees a case: the agency's analysts, the reporting org, the invited vendor."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +126,8 @@ class Shared:
     tlp: str
     embargoed: bool
     consent: bool
+    case: str | None
+    """The case the report was taken into, if any."""
 
 
 def sees(principal: str, report: Shared, *, embargo_over: bool) -> bool:
@@ -99,7 +136,7 @@ def sees(principal: str, report: Shared, *, embargo_over: bool) -> bool:
         return True
     if not report.consent:
         return False
-    if principal == "named":
+    if principal == "named" or (principal == "developer" and report.case is not None):
         return True
     released = not report.embargoed or embargo_over
     recipient_org = principal == "recipient"
@@ -135,26 +172,39 @@ def _file_every_combination(community: Community) -> list[Shared]:
     )
     assert declared.status_code == 200, declared.text
     reports = []
-    for tlp in LABELS:
-        for embargoed in (False, True):
-            for consent in (True, False):
-                word = f"marker{uuid.uuid4().hex[:10]}"
-                filed = community.file(
-                    body(
-                        SOFTWARE_VULN,
-                        title=f"{tlp} report {word}",
-                        tlp=tlp,
-                        root_cause=f"src/{word}.c:f",
-                        embargo_end=EMBARGO_END.isoformat() if embargoed else None,
-                        consent={"share": consent, "credit": False},
-                        recipients={
-                            "orgs": [community.recipient.org_id],
-                            "users": [community.vendor.user_id],
-                        },
-                    )
-                )
-                reports.append(Shared(filed["id"], word, tlp, embargoed, consent))
+    for tlp, embargoed, consent, in_case in itertools.product(
+        LABELS, (False, True), (True, False), (False, True)
+    ):
+        word = f"marker{uuid.uuid4().hex[:10]}"
+        filed = community.file(
+            body(
+                SOFTWARE_VULN,
+                title=f"{tlp} report {word}",
+                tlp=tlp,
+                root_cause=f"src/{word}.c:f",
+                embargo_end=EMBARGO_END.isoformat() if embargoed else None,
+                consent={"share": consent, "credit": False},
+                recipients={
+                    "orgs": [community.recipient.org_id],
+                    "users": [community.vendor.user_id],
+                },
+            )
+        )
+        case = _open_case(community, filed["id"]) if in_case else None
+        reports.append(Shared(filed["id"], word, tlp, embargoed, consent, case))
     return reports
+
+
+def _open_case(community: Community, vuln_id: str) -> str:
+    """A case of `vuln_id`, with the developer org invited as its vendor."""
+    opened = community.post(community.analyst, CASES, {"vulns": [vuln_id], "title": "a case"})
+    assert opened.status_code == 201, opened.text
+    number: str = opened.json()["number"]
+    invited = community.post(
+        community.analyst, f"{CASES}/{number}/vendors", {"org_id": community.developer.org_id}
+    )
+    assert invited.status_code == 201, invited.text
+    return number
 
 
 def _not_found_body(community: Community, caller: Caller, vuln_id: str, suffix: str = "") -> Any:
@@ -193,6 +243,10 @@ def test_every_principal_sees_exactly_what_the_rules_allow(community: Community)
                 }
                 if any(value != expected for value in got.values()):
                     mismatches.append((where, expected, got))
+                if report.case is not None:
+                    case_seen = community.get(caller, f"{CASES}/{report.case}").status_code
+                    if case_seen != (200 if principal in CASE_PARTICIPANTS else 404):
+                        mismatches.append((where, "case", case_seen))
                 if not expected:
                     # Hidden and missing are indistinguishable, and nothing names the report.
                     assert one.status_code == 404, where
@@ -290,3 +344,153 @@ def test_analyst_only_lists(community: Community) -> None:
     assert community.get(None, table).status_code == 401
     for path in (VULNS, "/api/v1/clearinghouse/clients"):
         assert community.get(None, path).status_code == 401
+
+
+def sees_advisory(principal: str, tlp: str, *, published: bool) -> bool:
+    """The oracle for advisories: the agency sees drafts; once published, the case's
+    participants, the named user, and the label's audience (`public` has no token)."""
+    if principal == "analyst":
+        return True
+    if not published:
+        return False
+    if principal in CASE_PARTICIPANTS or principal == "named":
+        return True
+    audience = {
+        "RED": set(),
+        "AMBER+STRICT": {"recipient"},
+        "AMBER": {"recipient", "client"},
+        "GREEN": {"recipient"} | PARTICIPANT_ORGS,
+        "CLEAR": set(PRINCIPALS) | {"public"},
+    }
+    return principal in audience[tlp]
+
+
+def _draft_every_label(community: Community) -> dict[str, tuple[str, str]]:
+    """One advisory per label, drafted from a coordinating case (the developer org invited)
+    whose embargo ends at EMBARGO_END; by label, the advisory's and the case's numbers."""
+    declared = community.api.http.put(
+        "/api/v1/clearinghouse/clients",
+        json={"client_org_ids": [community.client.org_id]},
+        headers=community.recipient_admin.headers,
+    )
+    assert declared.status_code == 200, declared.text
+    numbers = {}
+    for tlp in LABELS:
+        word = uuid.uuid4().hex[:10]
+        vuln = community.file(body(SOFTWARE_VULN, tlp="AMBER", root_cause=f"src/{word}.c:f"))
+        case = _open_case(community, vuln["id"])
+        embargo = {"embargo_end": EMBARGO_END.isoformat()}
+        moved = community.api.http.patch(
+            f"{CASES}/{case}/embargo", json=embargo, headers=community.analyst.headers
+        )
+        assert moved.status_code == 200, moved.text
+        coordinating = community.post(
+            community.analyst, f"{CASES}/{case}/state", {"state": "coordinating"}
+        )
+        assert coordinating.status_code == 200, coordinating.text
+        recipients = {"orgs": [community.recipient.org_id], "users": [community.vendor.user_id]}
+        drafted = community.post(community.analyst, ADVISORIES, {
+            "case": case, "title": f"{tlp} advisory", "summary": f"about {word}",
+            "remediation": "Upgrade.", "tlp": tlp, "recipients": recipients})  # fmt: skip
+        assert drafted.status_code == 201, drafted.text
+        numbers[tlp] = (drafted.json()["number"], case)
+    return numbers
+
+
+def _publish_drafts(
+    community: Community, numbers: dict[str, tuple[str, str]], approver: Caller
+) -> None:
+    for number, _ in numbers.values():
+        draft = community.get(community.analyst, f"{ADVISORIES}/{number}").json()["draft"]
+        published = community.post(
+            approver, f"{ADVISORIES}/{number}/publish", {"sha256": draft["sha256"]}
+        )
+        assert published.status_code == 200, published.text
+
+
+def test_every_principal_sees_exactly_the_advisories_the_rules_allow(
+    community: Community,
+) -> None:
+    numbers = _draft_every_label(community)
+    callers: dict[str, Caller | None] = {**_callers(community), "public": None}
+    second = community.api.user(community.api.agency_admin.org_id, "analyst")
+    clock = community.api.runtime.clock
+    assert isinstance(clock, FrozenClock)
+    mismatches = []
+    for published in (False, True):
+        if published:
+            clock.set(EMBARGO_END + timedelta(seconds=1))
+            _publish_drafts(community, numbers, second)
+        for principal, caller in callers.items():
+            listed = {
+                a["number"] for a in community.get(caller, ADVISORIES, limit=500).json()["items"]
+            }
+            absent = community.get(caller, f"{ADVISORIES}/PDXA-2026-9999")
+            assert absent.status_code == 404
+            for tlp, (number, _) in numbers.items():
+                expected = sees_advisory(principal, tlp, published=published)
+                where = (principal, tlp, published)
+                one = community.get(caller, f"{ADVISORIES}/{number}")
+                first = community.get(caller, f"{ADVISORIES}/{number}/revisions/1")
+                got = {
+                    "get": one.status_code == 200,
+                    "list": number in listed,
+                    # A draft's revision is the agency's alone, like the draft itself.
+                    "revision": first.status_code == 200,
+                }
+                if any(value != expected for value in got.values()):
+                    mismatches.append((where, expected, got))
+                if not expected:
+                    assert one.json() == _swap(absent.json(), "PDXA-2026-9999", number), where
+                if caller is not None:
+                    explained = community.get(
+                        community.analyst,
+                        "/api/v1/clearinghouse/visibility/explain",
+                        object=f"advisory:{number}",
+                        org=caller.org_id,
+                        user=caller.user_id,
+                    ).json()
+                    if explained["visible"] != expected:
+                        mismatches.append((where, expected, {"explain": explained}))
+    assert mismatches == []
+
+    # Publishing is the agency's: those who see the advisory are refused, the rest see nothing.
+    for tlp, (number, case) in numbers.items():
+        redraft = community.post(community.analyst, ADVISORIES, {
+            "case": case, "title": "revised", "summary": "revised",
+            "remediation": "Upgrade now.", "tlp": tlp})  # fmt: skip
+        assert redraft.status_code == 201, redraft.text
+        sha256 = redraft.json()["draft"]["sha256"]
+        for principal, caller in callers.items():
+            if principal == "analyst":
+                continue
+            response = community.post(caller, f"{ADVISORIES}/{number}/publish", {"sha256": sha256})
+            if caller is None:
+                expected_status = 401
+            elif sees_advisory(principal, tlp, published=True):
+                expected_status = 403
+            else:
+                expected_status = 404
+            assert response.status_code == expected_status, (principal, tlp, response.text)
+
+
+PUBLIC_ROUTES = {
+    ("GET", "/api/v1/clearinghouse/advisories"),
+    ("GET", "/api/v1/clearinghouse/advisories/{advisory_id}"),
+    ("GET", "/api/v1/clearinghouse/advisories/{advisory_id}/revisions/{number}"),
+}
+"""The only routes that answer without a token (as the public)."""
+
+
+def test_only_advisory_reads_answer_without_a_token(community: Community) -> None:
+    routes = api_routes(community.api.http.app)  # type: ignore[arg-type]
+    clearinghouse = {r for r in routes if r[1].startswith("/api/v1/clearinghouse/")}
+    assert clearinghouse >= PUBLIC_ROUTES
+    for method, path in sorted(clearinghouse):
+        url = re.sub(r"\{number\}", "1", path)
+        url = re.sub(r"\{[a-z_]+\}", str(uuid.uuid4()), url)
+        response = community.api.http.request(method, url, json={})
+        if (method, path) in PUBLIC_ROUTES:
+            assert response.status_code in (200, 404), (method, path, response.text)
+        else:
+            assert response.status_code == 401, (method, path, response.text)

@@ -27,6 +27,11 @@ A report taken into a coordinated-disclosure case is also seen (if the reporter 
 sharing) by the vendor orgs invited to that case, who coordinate it. A case itself (`case_audience`)
 is seen by the agency's admins and analysts and by its participants: the invited vendor orgs and
 the orgs that reported its linked vulnerability reports.
+
+An advisory (`advisory_audience`) is seen by the agency's admins and analysts from its first
+draft; by everyone else only once published, and then by its case's participants and by the label
+rules above applied to the advisory's own label and recipients (a CLEAR advisory is public: the
+caller needs no token).
 """
 
 from __future__ import annotations
@@ -40,7 +45,16 @@ from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
 from ..accounts.models import Capacity, Membership, Organization, Role
-from .models import Case, CaseVendor, OrgClient, SharedObject, ShareRecipient, Tlp, Vuln
+from .models import (
+    Advisory,
+    Case,
+    CaseVendor,
+    OrgClient,
+    SharedObject,
+    ShareRecipient,
+    Tlp,
+    Vuln,
+)
 
 _SEE_ALL_ROLES = frozenset({Role.ADMIN, Role.ANALYST})
 
@@ -136,6 +150,17 @@ def case_audience(actor: Actor) -> ColumnElement[bool]:
     return or_(invited, reporter)
 
 
+def advisory_audience(actor: Actor, now: datetime) -> ColumnElement[bool]:
+    """The advisories `actor` may see, as a condition on `Advisory`."""
+    if sees_everything(actor):
+        return true()
+    participant = exists(select(Case.id).where(Case.id == Advisory.case_id, case_audience(actor)))
+    shared = _shared_with(
+        actor, SharedObject.ADVISORY, Advisory.id, Advisory.tlp, Advisory.embargo_end, now
+    )
+    return and_(Advisory.published_revision > 0, or_(participant, shared))
+
+
 def invited_vendor(session: Session, case_id: str | None, org_id: str | None) -> bool:
     """Whether `org_id` is a vendor invited to case `case_id`."""
     if case_id is None or org_id is None:
@@ -154,14 +179,10 @@ class Explanation:
     reasons: list[str]
 
 
-def explain_vuln(
-    session: Session, vuln: Vuln, org_id: str, user_id: str | None, now: datetime
-) -> Explanation:
-    """Why members of `org_id` (or the user `user_id` acting for it) can or cannot see `vuln`.
-
-    The same rules as `vuln_audience`, one at a time, in words. For an org without a user, the
-    answer is for any member without a role that sees everything.
-    """
+def _caller(
+    session: Session, org_id: str, user_id: str | None, what: str
+) -> Organization | Explanation:
+    """The org asked about, or the answer itself when it is settled before any rule applies."""
     org = session.get(Organization, org_id)
     if org is None:
         return Explanation(False, [f"org {org_id} does not exist"])
@@ -178,15 +199,35 @@ def explain_vuln(
         if not roles:
             return Explanation(False, [f"user {user_id} is not a member of org {org.name}"])
     if Capacity.AGENCY in org.capacities and roles & _SEE_ALL_ROLES:
-        return Explanation(True, ["agency admins and analysts see every vulnerability report"])
-    if vuln.reporter_org_id == org_id:
-        return Explanation(True, [f"{org.name} filed the report"])
-    recipients = session.scalars(
+        return Explanation(True, [f"agency admins and analysts see every {what}"])
+    return org
+
+
+def _recipients(
+    session: Session, object_type: SharedObject, object_id: str
+) -> Sequence[ShareRecipient]:
+    return session.scalars(
         select(ShareRecipient).where(
-            ShareRecipient.object_type == SharedObject.VULN.value,
-            ShareRecipient.object_id == vuln.id,
+            ShareRecipient.object_type == object_type.value,
+            ShareRecipient.object_id == object_id,
         )
     ).all()
+
+
+def explain_vuln(
+    session: Session, vuln: Vuln, org_id: str, user_id: str | None, now: datetime
+) -> Explanation:
+    """Why members of `org_id` (or the user `user_id` acting for it) can or cannot see `vuln`.
+
+    The same rules as `vuln_audience`, one at a time, in words. For an org without a user, the
+    answer is for any member without a role that sees everything.
+    """
+    org = _caller(session, org_id, user_id, "vulnerability report")
+    if isinstance(org, Explanation):
+        return org
+    if vuln.reporter_org_id == org_id:
+        return Explanation(True, [f"{org.name} filed the report"])
+    recipients = _recipients(session, SharedObject.VULN, vuln.id)
     if not vuln.share_consent:
         return Explanation(False, ["the reporter did not consent to sharing the report"])
     if user_id is not None and any(r.user_id == user_id for r in recipients):
@@ -194,21 +235,45 @@ def explain_vuln(
     if invited_vendor(session, vuln.case_id, org_id):
         number = session.scalar(select(Case.number).where(Case.id == vuln.case_id))
         return Explanation(True, [f"{org.name} is a vendor invited to case {number}"])
-    return _by_label(session, vuln, org, recipients, now)
+    return _by_label(session, Tlp(vuln.tlp), vuln.embargo_end, org, recipients, now)
+
+
+def explain_advisory(
+    session: Session, advisory: Advisory, org_id: str, user_id: str | None, now: datetime
+) -> Explanation:
+    """Why members of `org_id` (or the user `user_id`) can or cannot see `advisory`: the same
+    rules as `advisory_audience`, in words."""
+    org = _caller(session, org_id, user_id, "advisory")
+    if isinstance(org, Explanation):
+        return org
+    if advisory.published_revision == 0:
+        return Explanation(False, ["the advisory is not published yet"])
+    number = session.scalar(select(Case.number).where(Case.id == advisory.case_id))
+    if invited_vendor(session, advisory.case_id, org_id):
+        return Explanation(True, [f"{org.name} is a vendor invited to case {number}"])
+    reported = session.scalar(
+        select(Vuln.id).where(Vuln.case_id == advisory.case_id, Vuln.reporter_org_id == org_id)
+    )
+    if reported is not None:
+        return Explanation(True, [f"{org.name} reported a vulnerability of case {number}"])
+    recipients = _recipients(session, SharedObject.ADVISORY, advisory.id)
+    if user_id is not None and any(r.user_id == user_id for r in recipients):
+        return Explanation(True, ["the user is a named recipient"])
+    tlp = Tlp(advisory.tlp)
+    return _by_label(session, tlp, advisory.embargo_end, org, recipients, now)
 
 
 def _by_label(
     session: Session,
-    vuln: Vuln,
+    tlp: Tlp,
+    embargo: datetime | None,
     org: Organization,
     recipients: Sequence[ShareRecipient],
     now: datetime,
 ) -> Explanation:
-    tlp = Tlp(vuln.tlp)
     label = f"TLP:{tlp.value}"
     recipient_orgs = {r.org_id for r in recipients if r.org_id is not None}
     is_recipient = org.id in recipient_orgs
-    embargo = vuln.embargo_end
     released = embargo is None or embargo <= now
     embargo_words = (
         "no embargo"

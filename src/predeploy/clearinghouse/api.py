@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Header, Query, Response, status
 
 from ..pagination import DEFAULT_LIMIT, Page
 from ..web_deps import CurrentContext, RawBody, call, download
-from . import attachments, service
+from . import advisories, attachments, service
 from ._ssvc import TriageTableInfo, coordinator_triage_table
 from .models import Tlp, VulnKind, VulnStatus
 from .schemas import (
@@ -123,13 +123,20 @@ async def similar(ctx: CurrentContext, vuln_id: str, limit: int = 10) -> list[Si
 @router.get("/visibility/explain")
 async def explain(
     ctx: CurrentContext,
-    object: Annotated[str, Query(pattern=r"^vuln:[A-Za-z0-9-]{1,36}$", examples=["vuln:ID"])],
+    object: Annotated[
+        str,
+        Query(
+            pattern=r"^(vuln|advisory):[A-Za-z0-9-]{1,36}$",
+            examples=["vuln:ID", "advisory:PDXA-2026-0001"],
+        ),
+    ],
     org: Annotated[str, Query(min_length=1, max_length=36)],
     user: Annotated[str | None, Query(max_length=36)] = None,
 ) -> ExplanationOut:
     """Why an org (or one of its users) can or cannot see an object (agency analysts, admins)."""
-    _, object_id = object.split(":", 1)
-    return await call(service.explain, ctx, object_id, org, user)
+    kind, object_id = object.split(":", 1)
+    explain = advisories.explain if kind == "advisory" else service.explain
+    return await call(explain, ctx, object_id, org, user)
 
 
 @router.get("/clients")

@@ -48,12 +48,14 @@ from .schemas import (
     CaseVulnerabilityIn,
     CaseVulnerabilityOut,
     Cvss,
+    EmbargoOverrideOut,
     PostOut,
     VendorInviteIn,
     VendorStatusIn,
     VendorStatusOut,
 )
 from .service import _agency_org, _require_analyst
+from .settings import two_person_rule
 
 DEFAULT_EMBARGO_DAYS = 45
 """A new case's embargo ends this many days after opening, at noon UTC (as CERT/CC's VINCE)."""
@@ -100,7 +102,8 @@ def visible_case(ctx: Context, ref: str, *, lock: bool = False) -> Case:
     return case
 
 
-def _cvss_out(vector: str | None, score: float | None, severity: str | None) -> Cvss | None:
+def cvss_out(vector: str | None, score: float | None, severity: str | None) -> Cvss | None:
+    """A stored vector and its score, as shown; None without a vector."""
     if vector is None:
         return None
     version = vector.split("/", 1)[0].removeprefix("CVSS:")
@@ -113,8 +116,8 @@ def _vulnerability_out(row: CaseVulnerability) -> CaseVulnerabilityOut:
         title=row.title,
         cve_id=row.cve_id,
         cwe=row.cwe,
-        cvss_v3=_cvss_out(row.cvss_v3_vector, row.cvss_v3_score, row.cvss_v3_severity),
-        cvss_v4=_cvss_out(row.cvss_v4_vector, row.cvss_v4_score, row.cvss_v4_severity),
+        cvss_v3=cvss_out(row.cvss_v3_vector, row.cvss_v3_score, row.cvss_v3_severity),
+        cvss_v4=cvss_out(row.cvss_v4_vector, row.cvss_v4_score, row.cvss_v4_severity),
         ssvc=row.ssvc,
         created_at=row.created_at,
     )
@@ -194,6 +197,13 @@ def _case_out(ctx: Context, case: Case) -> CaseOut:
         tlp=Tlp(case.tlp),
         embargo_end=case.embargo_end,
         embargo_seconds_remaining=max(0, int((case.embargo_end - now).total_seconds())),
+        embargo_override=EmbargoOverrideOut(
+            requested_by=case.override_requested_by,
+            reason=case.override_reason or "",
+            requested_at=case.override_requested_at,
+        )
+        if case.override_requested_at is not None
+        else None,
         owner_id=case.owner_id,
         vulns=list(vulns),
         vulnerabilities=[_vulnerability_out(v) for v in vulnerabilities],
@@ -316,6 +326,13 @@ def move_case(ctx: Context, ref: str, data: CaseStateIn) -> CaseOut:
     return _case_out(ctx, case)
 
 
+def move_to_disclosed(ctx: Context, case: Case, reason: str) -> None:
+    """A coordinating case becomes disclosed when its advisory is published."""
+    change = {"from": case.state, "to": CaseState.DISCLOSED.value, "reason": reason}
+    case.state, case.updated_at = CaseState.DISCLOSED.value, ctx.now()
+    _audit(ctx, "case.state", case, change)
+
+
 def _require_active(case: Case) -> None:
     if case.state in (CaseState.DISCLOSED.value, CaseState.CLOSED.value):
         raise Conflict(f"case {case.number} is {case.state}", field="state")
@@ -337,6 +354,60 @@ def set_embargo(ctx: Context, ref: str, embargo_end: datetime) -> CaseOut:
     case.embargo_end, case.updated_at = embargo_end, ctx.now()
     _audit(ctx, "case.embargo", case, {"from": was.isoformat(), "to": embargo_end.isoformat()})
     return _case_out(ctx, case)
+
+
+def request_embargo_override(ctx: Context, ref: str, reason: str) -> CaseOut:
+    """Ask to end a case's embargo now (analysts). Under the two-person rule a second analyst
+    must approve it; without it, the embargo ends at once."""
+    case = visible_case(ctx, ref, lock=True)
+    _require_analyst(ctx.actor, "override embargoes")
+    _require_active(case)
+    now = ctx.now()
+    if case.embargo_end <= now:
+        raise Conflict(f"the embargo of case {case.number} has already ended", field="embargo_end")
+    if case.override_requested_at is not None:
+        raise Conflict(
+            f"an embargo override of case {case.number} is already awaiting approval",
+            field="reason",
+        )
+    if not two_person_rule(ctx):
+        _end_embargo(ctx, case, ctx.actor.user_id, reason)
+        return _case_out(ctx, case)
+    case.override_requested_by, case.override_reason = ctx.actor.user_id, reason
+    case.override_requested_at = case.updated_at = now
+    _audit(ctx, "case.embargo_override_requested", case, {"reason": reason})
+    return _case_out(ctx, case)
+
+
+def approve_embargo_override(ctx: Context, ref: str) -> CaseOut:
+    """End a case's embargo now, as another analyst asked (analysts; not the one who asked,
+    under the two-person rule)."""
+    case = visible_case(ctx, ref, lock=True)
+    _require_analyst(ctx.actor, "approve embargo overrides")
+    _require_active(case)
+    if case.override_requested_at is None:
+        raise Conflict(f"no embargo override of case {case.number} awaits approval")
+    if two_person_rule(ctx) and case.override_requested_by == ctx.actor.user_id:
+        raise PermissionDenied(
+            "the two-person rule is on: a second analyst must approve the override you asked for"
+        )
+    _end_embargo(ctx, case, case.override_requested_by, case.override_reason or "")
+    return _case_out(ctx, case)
+
+
+def _end_embargo(ctx: Context, case: Case, requested_by: str | None, reason: str) -> None:
+    now = ctx.now()
+    was = case.embargo_end
+    case.embargo_end = case.updated_at = now
+    case.override_requested_by = case.override_reason = case.override_requested_at = None
+    change = {
+        "from": was.isoformat(),
+        "to": now.isoformat(),
+        "reason": reason,
+        "requested_by": requested_by,
+        "approved_by": ctx.actor.user_id,
+    }
+    _audit(ctx, "case.embargo_overridden", case, change)
 
 
 # --- vulnerabilities and vendors --------------------------------------------------------------

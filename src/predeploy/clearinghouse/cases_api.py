@@ -19,6 +19,7 @@ from .schemas import (
     CaseStateIn,
     CaseVulnerabilityIn,
     EmbargoIn,
+    EmbargoOverrideIn,
     PostIn,
     PostOut,
     VendorInviteIn,
@@ -62,6 +63,19 @@ def move_case(ctx: CurrentContext, case_id: str, body: CaseStateIn) -> CaseOut:
 def set_embargo(ctx: CurrentContext, case_id: str, body: EmbargoIn) -> CaseOut:
     """Move the embargo end, never into the past (analysts)."""
     return cases.set_embargo(ctx, case_id, body.embargo_end)
+
+
+@router.post("/cases/{case_id}/embargo/override")
+def request_embargo_override(ctx: CurrentContext, case_id: str, body: EmbargoOverrideIn) -> CaseOut:
+    """Ask to end the embargo now, saying why (analysts); a second analyst approves it under
+    the two-person rule, else it ends at once."""
+    return cases.request_embargo_override(ctx, case_id, body.reason)
+
+
+@router.post("/cases/{case_id}/embargo/override/approve")
+def approve_embargo_override(ctx: CurrentContext, case_id: str) -> CaseOut:
+    """End the embargo now, as another analyst asked (analysts)."""
+    return cases.approve_embargo_override(ctx, case_id)
 
 
 @router.post("/cases/{case_id}/vulnerabilities", status_code=status.HTTP_201_CREATED)

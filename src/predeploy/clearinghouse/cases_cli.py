@@ -1,5 +1,5 @@
-"""`predeploy cases ...`: open, show, invite, status and embargo of coordinated-disclosure cases
-(remote, via the SDK)."""
+"""`predeploy cases ...`: open, show, move, invite, status, approve and embargo (with early-end
+overrides) of coordinated-disclosure cases (remote, via the SDK)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,14 @@ def _show(case: dict[str, Any]) -> None:
         f"({_remaining(case['embargo_seconds_remaining'])})",
         highlight=False,
     )
+    override = case["embargo_override"]
+    if override:
+        console.print(
+            f"embargo override asked {override['requested_at']} UTC, awaiting a second "
+            f"analyst: {override['reason']}",
+            highlight=False,
+            markup=False,
+        )
     if case["close_reason"]:
         console.print(f"closed: {case['close_reason']}", highlight=False, markup=False)
     if case["vulns"]:
@@ -179,4 +187,62 @@ def embargo(
     """Move a case's embargo end, never into the past (agency analysts and admins)."""
     with reported_errors(), remote_client(server, token) as client:
         found = client.set_case_embargo(case, end)
+    _output(found, as_json)
+
+
+@cases_app.command("move")
+def move(
+    case: CaseArgument,
+    state: Annotated[str, typer.Argument(help="coordinating, disclosed or closed.")],
+    reason: Annotated[str | None, typer.Option(help="Why (needed to close).")] = None,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move a case: open → coordinating → disclosed, or closed with a reason (analysts)."""
+    with reported_errors(), remote_client(server, token) as client:
+        found = client.move_case(case, state, reason)
+    _output(found, as_json)
+
+
+@cases_app.command("approve")
+def approve(
+    case: CaseArgument,
+    org: OrgArgument,
+    vulnerability: Annotated[str, typer.Option(help="The case vulnerability's id.")],
+    server: ServerOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Approve a vendor's status and statement for publication (analysts)."""
+    with reported_errors(), remote_client(server, token) as client:
+        found = client.approve_vendor_statement(case, org, vulnerability)
+    _output(found, as_json)
+
+
+@cases_app.command("override-embargo")
+def override_embargo(
+    case: CaseArgument,
+    reason: Annotated[str, typer.Option(help="Why the embargo must end now.")],
+    server: ServerOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Ask to end a case's embargo now (analysts); a second analyst approves it with
+    `approve-override` under the two-person rule."""
+    with reported_errors(), remote_client(server, token) as client:
+        found = client.request_embargo_override(case, reason)
+    _output(found, as_json)
+
+
+@cases_app.command("approve-override")
+def approve_override(
+    case: CaseArgument,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """End a case's embargo now, as another analyst asked (analysts)."""
+    with reported_errors(), remote_client(server, token) as client:
+        found = client.approve_embargo_override(case)
     _output(found, as_json)

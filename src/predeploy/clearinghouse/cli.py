@@ -28,7 +28,8 @@ VulnArgument = Annotated[str, typer.Argument(help="Vulnerability report id.", sh
 MAX_REPORT_FILE_BYTES = 1_048_576
 
 
-def _read_report(path: Path) -> dict[str, Any]:
+def read_fields_file(path: Path) -> dict[str, Any]:
+    """The fields in a YAML or JSON file of at most 1 MiB."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -40,7 +41,7 @@ def _read_report(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         fail(f"{path} is not valid YAML or JSON: {exc}", field="file")
     if not isinstance(body, dict):
-        fail(f"{path} must hold one mapping: the report's fields", field="file")
+        fail(f"{path} must hold one mapping of fields", field="file")
     return body
 
 
@@ -89,7 +90,7 @@ def file(
     """File a vulnerability report from a file (fields: kind, title, description, tlp,
     recipients, cwe, cvss, affected, model, technique, root_cause, evidence, provenance,
     consent; see docs/clearinghouse.md)."""
-    body = _read_report(report)
+    body = read_fields_file(report)
     with reported_errors(), remote_client(server, token) as client:
         vuln = client.file_vuln(body)
     if as_json:

@@ -1,6 +1,7 @@
 """Tables: vulnerability reports (`vulns`), their attachments, who they are shared with, the
-client organisations that TLP:AMBER lets a recipient pass them on to, and coordinated-disclosure
-cases (their vulnerabilities, invited vendors and their statuses, and discussion posts)."""
+client organisations that TLP:AMBER lets a recipient pass them on to, coordinated-disclosure
+cases (their vulnerabilities, invited vendors and their statuses, and discussion posts), and the
+advisories published from cases with every revision kept."""
 
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ class SharedObject(enum.StrEnum):
     """The kinds of object that carry a TLP label and explicit recipients."""
 
     VULN = "vuln"
+    ADVISORY = "advisory"
 
 
 class Vuln(Base):
@@ -207,6 +209,10 @@ class Case(Base):
     tlp: Mapped[str] = mapped_column(String(20))
     embargo_end: Mapped[datetime]
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+    override_requested_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+    """An analyst asked to end the embargo now; a second analyst must approve it."""
+    override_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    override_requested_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -292,3 +298,43 @@ class CasePostRevision(Base):
     body: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str | None] = mapped_column(ID, default=None)
     created_at: Mapped[datetime]
+
+
+class Advisory(Base):
+    """The advisory published from a case (one per case); its content lives in its revisions."""
+
+    __tablename__ = "advisories"
+    __table_args__ = (Index("ix_advisories_published", "published_at", "id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    """`PDXA-2026-0001`, from its case's number."""
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), unique=True)
+    tlp: Mapped[str] = mapped_column(String(20))
+    embargo_end: Mapped[datetime | None] = mapped_column(default=None)
+    """The case's embargo end when the first revision was published (it had ended by then)."""
+    published_revision: Mapped[int] = mapped_column(Integer)
+    """The revision readers get; 0 until the first one is approved."""
+    published_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When revision 1 was published."""
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AdvisoryRevision(Base):
+    """One version of an advisory's content, fixed by its SHA-256 once drafted; published when a
+    second analyst approves that digest."""
+
+    __tablename__ = "advisory_revisions"
+    __table_args__ = (UniqueConstraint("advisory_id", "number"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    advisory_id: Mapped[str] = mapped_column(ForeignKey("advisories.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sha256: Mapped[str] = mapped_column(String(64))
+    """Of the content's RFC 8785 bytes: what the approver read."""
+    author_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+    created_at: Mapped[datetime]
+    approved_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+    published_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -378,6 +378,12 @@ class CaseVendorOut(BaseModel):
     )
 
 
+class EmbargoOverrideOut(BaseModel):
+    requested_by: str | None
+    reason: str
+    requested_at: datetime
+
+
 class CaseOut(BaseModel):
     """A case as the caller may see it."""
 
@@ -390,6 +396,9 @@ class CaseOut(BaseModel):
     tlp: Tlp
     embargo_end: datetime = Field(description="UTC.")
     embargo_seconds_remaining: int = Field(description="0 once the embargo has ended.")
+    embargo_override: EmbargoOverrideOut | None = Field(
+        description="A pending request to end the embargo now, awaiting a second analyst."
+    )
     owner_id: str | None
     vulns: list[str] = Field(description="The linked reports that the caller may see.")
     vulnerabilities: list[CaseVulnerabilityOut]
@@ -407,3 +416,180 @@ class PostOut(BaseModel):
     revisions: int
     created_at: datetime
     updated_at: datetime
+
+
+class EmbargoOverrideIn(_Strict):
+    """Ask to end a case's embargo now; a second analyst approves (two-person rule)."""
+
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+class ClearinghouseSettingsOut(BaseModel):
+    """The clearinghouse's settings."""
+
+    two_person_rule: bool = Field(
+        description="Publishing an advisory and ending an embargo early need a second analyst."
+    )
+    updated_by: str | None
+    updated_at: datetime | None
+
+
+class ClearinghouseSettingsUpdate(_Strict):
+    """Turn the two-person rule on or off, saying why (audited)."""
+
+    two_person_rule: bool
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+ALIAS_PATTERN = r"^(CVE-[0-9]{4}-[0-9]{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3})$"
+CREDIT_TYPES = Literal[
+    "FINDER",
+    "REPORTER",
+    "ANALYST",
+    "COORDINATOR",
+    "REMEDIATION_DEVELOPER",
+    "REMEDIATION_REVIEWER",
+    "REMEDIATION_VERIFIER",
+    "TOOL",
+    "SPONSOR",
+    "OTHER",
+]
+"""OSV's credit types (CVE JSON 5 has the same set in lower case)."""
+REFERENCE_TYPES = Literal[
+    "ADVISORY",
+    "ARTICLE",
+    "DETECTION",
+    "DISCUSSION",
+    "REPORT",
+    "FIX",
+    "INTRODUCED",
+    "GIT",
+    "PACKAGE",
+    "EVIDENCE",
+    "WEB",
+]
+"""OSV's reference types."""
+
+
+class ModelRef(_Strict):
+    """An AI model named as an affected product."""
+
+    developer: str = Field(min_length=1, max_length=200)
+    model: str = Field(min_length=1, max_length=200)
+    version: str | None = Field(default=None, max_length=200)
+
+
+class AdvisoryAffected(_Strict):
+    """An affected product: a purl, a CPE 2.3 name or an AI model, with OSV-style ranges."""
+
+    purl: str | None = Field(default=None, max_length=1000)
+    cpe: str | None = Field(default=None, max_length=1000)
+    model: ModelRef | None = None
+    ranges: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
+    versions: list[str] = Field(default_factory=list, max_length=1000)
+
+    @model_validator(mode="after")
+    def _one_name(self) -> Self:
+        if sum(name is not None for name in (self.purl, self.cpe, self.model)) != 1:
+            raise ValueError("give exactly one of purl, cpe or model")
+        return self
+
+
+class Reference(_Strict):
+    type: REFERENCE_TYPES = "WEB"
+    url: str = Field(pattern=r"^https?://[^\s]+$", max_length=2000)
+
+
+class Credit(_Strict):
+    name: str = Field(min_length=1, max_length=300)
+    type: CREDIT_TYPES
+    contact: list[str] = Field(default_factory=list, max_length=10)
+
+
+class AdvisoryDraftIn(_Strict):
+    """An advisory's content. Omitted aliases, affected products and credits are taken from the
+    case: its vulnerabilities' CVE ids, its reports' affected products and models, and its
+    reporters who consented to credit (with their AI discovering systems as `TOOL`)."""
+
+    case: str = Field(min_length=1, max_length=36, description="Case id or PDX number.")
+    title: str = Field(min_length=3, max_length=300)
+    summary: str = Field(min_length=1, max_length=2000)
+    details: str | None = Field(default=None, max_length=100_000)
+    tlp: Tlp = Field(default=Tlp.CLEAR, description="Set by the first draft; CLEAR is public.")
+    recipients: Recipients = Field(default_factory=Recipients)
+    aliases: list[Annotated[str, Field(pattern=ALIAS_PATTERN)]] | None = Field(
+        default=None, max_length=50
+    )
+    affected: list[AdvisoryAffected] | None = Field(default=None, max_length=200)
+    remediation: str = Field(min_length=1, max_length=20_000)
+    references: list[Reference] = Field(default_factory=list, max_length=100)
+    credits: list[Credit] | None = Field(default=None, max_length=100)
+
+
+class AdvisoryVulnerability(BaseModel):
+    id: str
+    title: str
+    cve_id: str | None
+    cwe: str | None
+    cvss_v3: Cvss | None
+    cvss_v4: Cvss | None
+    ssvc: dict[str, Any] | None
+
+
+class VendorStatement(BaseModel):
+    vendor: str
+    vulnerability_id: str
+    status: VendorStatus
+    statement: str | None
+
+
+class AdvisoryDocument(BaseModel):
+    """One revision of an advisory, exactly as approved (its SHA-256 is over these fields)."""
+
+    format: Literal["predeploy.advisory/1"] = "predeploy.advisory/1"
+    id: str = Field(description="PDXA-2026-0001")
+    revision: int
+    case: str
+    tlp: Tlp
+    title: str
+    summary: str
+    details: str | None
+    aliases: list[str]
+    vulnerabilities: list[AdvisoryVulnerability]
+    affected: list[AdvisoryAffected]
+    vendor_statements: list[VendorStatement] = Field(
+        description="Only statements an analyst approved."
+    )
+    remediation: str
+    references: list[Reference]
+    credits: list[Credit]
+
+
+class AdvisoryRevisionOut(BaseModel):
+    number: int
+    sha256: str = Field(description="Of the document's RFC 8785 bytes.")
+    published: bool
+    published_at: datetime | None
+    author_id: str | None = Field(description="Shown to the agency only.")
+    approved_by: str | None = Field(description="Shown to the agency only.")
+    created_at: datetime
+    document: AdvisoryDocument
+
+
+class AdvisoryOut(BaseModel):
+    """An advisory: its published revision, and (to the agency) a draft awaiting approval."""
+
+    id: str
+    number: str
+    tlp: Tlp
+    published_at: datetime | None
+    updated_at: datetime
+    current: AdvisoryRevisionOut | None = Field(description="The published revision.")
+    draft: AdvisoryRevisionOut | None = Field(description="Awaiting approval; agency only.")
+    revisions: list[int] = Field(description="Published revision numbers.")
+
+
+class PublishIn(_Strict):
+    sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="The digest of the draft you read and approve."
+    )

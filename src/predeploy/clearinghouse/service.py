@@ -298,7 +298,8 @@ def _normalised_affected(products: list[Any]) -> tuple[list[dict[str, Any]], lis
     return out, keys
 
 
-def _check_recipients(session: Session, recipients: Recipients, tlp: Tlp) -> None:
+def check_recipients(session: Session, recipients: Recipients, tlp: Tlp) -> None:
+    """Every recipient exists, and TLP:RED names its users."""
     for index, org_id in enumerate(recipients.orgs):
         if session.get(Organization, org_id) is None:
             raise InvalidInput(f"org {org_id} does not exist", field=f"recipients.orgs.{index}")
@@ -347,7 +348,7 @@ def file_vuln(ctx: Context, data: VulnCreate, *, finding_id: str | None = None) 
     now = ctx.now()
     if data.embargo_end is not None and data.embargo_end <= now:
         raise InvalidInput("embargo_end is in the past", field="embargo_end")
-    _check_recipients(ctx.session, data.recipients, data.tlp)
+    check_recipients(ctx.session, data.recipients, data.tlp)
     cwe = _standards.parse_cwe(data.cwe) if data.cwe is not None else None
     cvss = _standards.parse_cvss(data.cvss) if data.cvss is not None else None
     affected, product_keys = _normalised_affected(data.affected)
@@ -400,7 +401,7 @@ def file_vuln(ctx: Context, data: VulnCreate, *, finding_id: str | None = None) 
         vuln.close_reason = f"exact duplicate of {original.id} (fingerprint {fingerprint})"
     ctx.session.add(vuln)
     ctx.session.flush()
-    _set_recipients(ctx, vuln.id, data.recipients)
+    set_recipients(ctx, SharedObject.VULN, vuln.id, data.recipients)
     detail = {"kind": vuln.kind, "tlp": vuln.tlp, "fingerprint": fingerprint}
     change = {"vuln": data.model_dump(mode="json"), "duplicate_of": vuln.duplicate_of_id}
     record(ctx, "vuln.filed", "vuln", vuln.id, change, org_id=org_id, detail=detail)
@@ -410,14 +411,17 @@ def file_vuln(ctx: Context, data: VulnCreate, *, finding_id: str | None = None) 
     return _one_out(ctx, vuln)
 
 
-def _set_recipients(ctx: Context, vuln_id: str, recipients: Recipients) -> None:
+def set_recipients(
+    ctx: Context, object_type: SharedObject, object_id: str, recipients: Recipients
+) -> None:
+    """Record the explicit recipients of a newly shared object."""
     orgs = [(org_id, None) for org_id in dict.fromkeys(recipients.orgs)]
     users = [(None, user_id) for user_id in dict.fromkeys(recipients.users)]
     for org_id, user_id in orgs + users:
         ctx.session.add(
             ShareRecipient(
-                object_type=SharedObject.VULN.value,
-                object_id=vuln_id,
+                object_type=object_type.value,
+                object_id=object_id,
                 org_id=org_id,
                 user_id=user_id,
                 added_by=ctx.actor.user_id,
