@@ -38,6 +38,7 @@ import hashlib
 import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -49,9 +50,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, create_engine, event, func, insert, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, Table, event, func, insert, select
 
 from predeploy.accounts import Actor
 from predeploy.accounts.models import Capacity, Role
@@ -75,10 +74,12 @@ from predeploy.migrate import upgrade
 from predeploy.pagination import paginate
 from predeploy.runtime import Runtime
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _databases import postgres_server, throwaway_database
+
 GOAL_RATIO = 2.0
 GOAL_P95_MS = 50.0
 PAGE = 50
-LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 MATCH_SHARE = 0.003
 """What share of the reports the two search words should match together (300 of 100,000)."""
 
@@ -595,43 +596,6 @@ def run_backend(backend: str, url: str, workdir: Path, args: argparse.Namespace)
     return Outcome(backend, ratios, worst)
 
 
-# --- databases -------------------------------------------------------------------------------------
-
-
-def postgres_server(args: argparse.Namespace) -> str | None:
-    """The server URL to use, or None: --postgres, the environment, or a local trust server."""
-    if args.sqlite_only:
-        return None
-    url: str | None = args.postgres or os.environ.get("PREDEPLOY_BENCH_POSTGRES_URL")
-    candidate = url or LOCAL_POSTGRES
-    engine = create_engine(candidate, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except OperationalError:
-        if url:
-            raise
-        return None
-    finally:
-        engine.dispose()
-    return candidate
-
-
-@contextmanager
-def throwaway_database(server: str) -> Iterator[str]:
-    """A fresh database on `server`, dropped afterwards."""
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    name = f"predeploy_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -647,7 +611,7 @@ def main() -> int:
     args = parser.parse_args()
     print(f"clearinghouse list and search (load average {os.getloadavg()[0]:.2f} at start)")
     outcomes: list[Outcome] = []
-    server = postgres_server(args)
+    server = None if args.sqlite_only else postgres_server(args.postgres)
     with tempfile.TemporaryDirectory(prefix="predeploy-bench-ch-") as tmp:
         outcomes.append(
             run_backend("SQLite", f"sqlite:///{Path(tmp) / 'bench.db'}", Path(tmp), args)
