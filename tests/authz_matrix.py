@@ -536,6 +536,10 @@ REQUESTS: dict[str, Request] = {
         "json": {"name": f"new-{w.n()}", "estimated_duration": 60, "items": [{"task": "a/b"}]}
     },
     "GET /plans": lambda w, r: {},
+    "POST /check": lambda w, r: {
+        "content": b"django==3.2.0\n",
+        "headers": {"Content-Type": "text/plain"},
+    },
     "GET /plans/{ref}": lambda w, r: {},
     "GET /plans/{name}/versions": lambda w, r: {},
     "GET /plans/{ref}/export": lambda w, r: {},

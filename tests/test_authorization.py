@@ -117,6 +117,7 @@ GET    /campaigns/{campaign_id}/logs/{job_id}/{name}                   foreign_j
 GET    /campaigns/{campaign_id}/samples                                campaign           401   200     200     404     404     403/404 403/404 403/404  403/404 404/403 404     404
 GET    /campaigns/{campaign_id}/samples                                foreign_job        401   404     404     404     404     403/404 403/404 403/404  403/404 404/403 404     404
 GET    /campaigns/{campaign_id}/events                                 campaign           401   200     200     404     404     200/404 200/404 200/404  200/404 404/200 404     404
+POST   /check                                                          -                  401   200     200     200     200     200     200     200      200     200     200     200
 """
 
 ROWS = parse_matrix(MATRIX)
@@ -164,6 +165,7 @@ AREAS = {
     "accounts": ("/api/v1/orgs", "/api/v1/users", "/api/v1/tokens"),
     "audit": ("/api/v1/audit",),
     "campaigns": ("/api/v1/campaigns",),
+    "defense": ("/api/v1/check",),
     "notifications": ("/api/v1/webhooks", "/api/v1/notifications"),
     "plans": ("/api/v1/plans",),
     "reports": ("/api/v1/report-settings",),

@@ -5,6 +5,7 @@ from .audit import models as audit_models
 from .campaigns import models as campaigns_models
 from .clearinghouse import models as clearinghouse_models
 from .db import Base
+from .interop import models as interop_models
 from .notifications import models as notifications_models
 from .reports import models as reports_models
 from .submissions import models as submissions_models
@@ -16,6 +17,7 @@ __all__ = [
     "audit_models",
     "campaigns_models",
     "clearinghouse_models",
+    "interop_models",
     "metadata",
     "notifications_models",
     "reports_models",

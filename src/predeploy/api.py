@@ -20,6 +20,10 @@ from .clearinghouse.advisories_api import router as advisories_router
 from .clearinghouse.api import ATTACHMENTS_PATH as VULN_ATTACHMENTS_PATH
 from .clearinghouse.api import router as clearinghouse_router
 from .clearinghouse.cases_api import router as cases_router
+from .defense.api import CHECK_PATH
+from .defense.api import router as defense_router
+from .interop.api import IMPORT_PATH
+from .interop.api import router as interop_router
 from .notifications.api import router as notifications_router
 from .reports.api import router as reports_router
 from .runtime import Runtime
@@ -119,6 +123,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         clearinghouse_router,
         cases_router,
         advisories_router,
+        interop_router,
+        defense_router,
     ):
         app.include_router(router)
     app.add_middleware(
@@ -127,6 +133,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         path_limits=(
             (ATTACHMENTS_PATH, runtime.settings.max_attachment_bytes),
             (VULN_ATTACHMENTS_PATH, runtime.settings.max_attachment_bytes),
+            (IMPORT_PATH, runtime.settings.max_import_bytes),
+            (CHECK_PATH, runtime.settings.max_import_bytes),
         ),
     )
 

@@ -16,6 +16,8 @@ from .clearinghouse.advisories_cli import advisories_app
 from .clearinghouse.cases_cli import cases_app
 from .clearinghouse.cli import vulns_app
 from .cli_support import JsonOption, console, fail, local_runtime, print_json, reported_errors
+from .defense.cli import check
+from .interop.cli import export_advisory, import_advisories
 from .keys_cli import keys_app
 from .migrate import upgrade
 from .notifications.cli import notifications_app, webhooks_app
@@ -50,7 +52,10 @@ app.command("worker")(worker)
 app.add_typer(report_app, name="report")
 app.add_typer(vulns_app, name="vulns")
 app.add_typer(cases_app, name="cases")
+advisories_app.command("import")(import_advisories)
+advisories_app.command("export")(export_advisory)
 app.add_typer(advisories_app, name="advisories")
+app.command("check")(check)
 
 
 @app.command()

@@ -449,3 +449,31 @@ class Client:
         )
         result: dict[str, Any] = self.request("GET", path)
         return result
+
+    def import_advisories(
+        self, content: bytes, media_type: str, filename: str, tlp: str = "CLEAR"
+    ) -> dict[str, Any]:
+        """Import OSV records: a JSON or YAML record file, or a zip bundle of them (analysts)."""
+        result: dict[str, Any] = self.request(
+            "POST",
+            "/clearinghouse/advisories/import",
+            content=content,
+            params={"format": "osv", "tlp": tlp, "filename": filename},
+            headers={"Content-Type": media_type},
+        )
+        return result
+
+    def export_advisory(self, advisory: str, fmt: str) -> dict[str, Any]:
+        """An advisory (ours by PDXA number, an imported one by any id) in `fmt`."""
+        path = self._advisory_path(advisory, "export")
+        result: dict[str, Any] = self.request("GET", path, params={"format": fmt})
+        return result
+
+    def check(self, inventory: bytes) -> dict[str, Any]:
+        """Which components of an SBOM (CycloneDX or SPDX JSON) or requirements file are
+        affected by the advisories you may see."""
+        media_type = "application/json" if inventory.lstrip().startswith(b"{") else "text/plain"
+        result: dict[str, Any] = self.request(
+            "POST", "/check", content=inventory, headers={"Content-Type": media_type}
+        )
+        return result

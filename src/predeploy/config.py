@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     max_attachment_bytes: int = Field(
         default=10 * 1_048_576, gt=0, description="Largest accepted model card or system card."
     )
+    max_import_bytes: int = Field(
+        default=256 * 1_048_576,
+        gt=0,
+        description="Largest advisory import upload (a record file or a zip bundle of them).",
+    )
     vuln_rate_limit_per_hour: int = Field(
         default=100, gt=0, description="Vulnerability reports one org may file per hour."
     )

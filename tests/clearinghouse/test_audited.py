@@ -38,6 +38,7 @@ AUDITED = {
     ("PATCH", "/cases/{case_id}/posts/{post_id}"): "case.post_edited",
     ("POST", "/advisories"): "advisory.drafted",
     ("POST", "/advisories/{advisory_id}/publish"): "advisory.published",
+    ("POST", "/advisories/import"): "advisories.imported",
     ("PATCH", "/settings"): "settings.change",
 }
 """Each clearinghouse route that changes something, and the audit event it records."""
@@ -133,6 +134,9 @@ def test_every_clearinghouse_action_is_audited(community: Community) -> None:
         "remediation": "Upgrade."}))["draft"]  # fmt: skip
     audited(("POST", "/advisories/{advisory_id}/publish"),
             post(second, "/advisories/PDXA-2026-0001/publish", {"sha256": draft["sha256"]}))  # fmt: skip
+    osv = {"id": "PYSEC-2099-1", "modified": "2099-01-01T00:00:00Z"}
+    audited(("POST", "/advisories/import"), lambda: http.post(
+        f"{PREFIX}/advisories/import", json=osv, headers=analyst.headers))  # fmt: skip
     audited(("PATCH", "/settings"), patch(community.api.agency_admin, "/settings",
                                           {"two_person_rule": False, "reason": "test"}))  # fmt: skip
     assert set(AUDITED) - done == {("POST", "/vulns/from-finding")}

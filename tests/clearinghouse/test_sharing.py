@@ -94,6 +94,11 @@ COVERED_ROUTES = {
         "POST",
         "/api/v1/clearinghouse/advisories/{advisory_id}/publish",
     ): "test_every_principal_sees_exactly_the_advisories_the_rules_allow",
+    ("POST", "/api/v1/clearinghouse/advisories/import"): "tests/interop/test_osv.py::test_who_...",
+    (
+        "GET",
+        "/api/v1/clearinghouse/advisories/{advisory_id}/export",
+    ): "tests/interop/test_osv.py::test_green_imports_reach_the_community_only",
     ("GET", "/api/v1/clearinghouse/settings"): "test_advisories.py::test_the_two_person_rule_...",
     ("PATCH", "/api/v1/clearinghouse/settings"): "test_advisories.py::test_the_two_person_...",
 }
@@ -478,6 +483,7 @@ PUBLIC_ROUTES = {
     ("GET", "/api/v1/clearinghouse/advisories"),
     ("GET", "/api/v1/clearinghouse/advisories/{advisory_id}"),
     ("GET", "/api/v1/clearinghouse/advisories/{advisory_id}/revisions/{number}"),
+    ("GET", "/api/v1/clearinghouse/advisories/{advisory_id}/export"),
 }
 """The only routes that answer without a token (as the public)."""
 

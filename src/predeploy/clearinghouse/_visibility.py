@@ -28,6 +28,9 @@ sharing) by the vendor orgs invited to that case, who coordinate it. A case itse
 is seen by the agency's admins and analysts and by its participants: the invited vendor orgs and
 the orgs that reported its linked vulnerability reports.
 
+Advisories imported from other databases (`imported_audience`) carry no recipients: a CLEAR
+one is public, a GREEN one goes to the community's participant orgs.
+
 An advisory (`advisory_audience`) is seen by the agency's admins and analysts from its first
 draft; by everyone else only once published, and then by its case's participants and by the label
 rules above applied to the advisory's own label and recipients (a CLEAR advisory is public: the
@@ -45,6 +48,7 @@ from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
 from ..accounts.models import Capacity, Membership, Organization, Role
+from ..interop.models import ImportedAdvisory
 from .models import (
     Advisory,
     Case,
@@ -159,6 +163,16 @@ def advisory_audience(actor: Actor, now: datetime) -> ColumnElement[bool]:
         actor, SharedObject.ADVISORY, Advisory.id, Advisory.tlp, Advisory.embargo_end, now
     )
     return and_(Advisory.published_revision > 0, or_(participant, shared))
+
+
+def imported_audience(actor: Actor) -> ColumnElement[bool]:
+    """The imported advisories `actor` may see: CLEAR ones are public; GREEN ones go to the
+    community's participant orgs (and the agency's admins and analysts see all)."""
+    if sees_everything(actor):
+        return true()
+    if in_community(actor):
+        return ImportedAdvisory.tlp.in_([Tlp.CLEAR.value, Tlp.GREEN.value])
+    return ImportedAdvisory.tlp == Tlp.CLEAR.value
 
 
 def invited_vendor(session: Session, case_id: str | None, org_id: str | None) -> bool:

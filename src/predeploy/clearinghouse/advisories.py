@@ -65,7 +65,8 @@ def _visible(ctx: Context) -> Select[Any]:
     return select(Advisory).where(advisory_audience(ctx.actor, ctx.now()))
 
 
-def _visible_advisory(ctx: Context, ref: str, *, lock: bool = False) -> Advisory:
+def visible_advisory(ctx: Context, ref: str, *, lock: bool = False) -> Advisory:
+    """The advisory (by id or `PDXA-...` number) if the caller may see it; NotFound otherwise."""
     upper = ref.upper()
     by = Advisory.number == upper if upper.startswith("PDXA-") else Advisory.id == ref
     query = _visible(ctx).where(by)
@@ -120,12 +121,12 @@ def _advisory_out(ctx: Context, advisory: Advisory) -> AdvisoryOut:
 
 def get_advisory(ctx: Context, ref: str) -> AdvisoryOut:
     """One advisory the caller may see, by id or `PDXA-...` number."""
-    return _advisory_out(ctx, _visible_advisory(ctx, ref))
+    return _advisory_out(ctx, visible_advisory(ctx, ref))
 
 
 def get_revision(ctx: Context, ref: str, number: int) -> AdvisoryRevisionOut:
     """One published revision of an advisory (the agency also reads the pending draft)."""
-    advisory = _visible_advisory(ctx, ref)
+    advisory = visible_advisory(ctx, ref)
     agency = sees_everything(ctx.actor)
     row = ctx.session.scalar(
         select(AdvisoryRevision).where(
@@ -153,7 +154,7 @@ def explain(ctx: Context, ref: str, org_id: str, user_id: str | None) -> Explana
     """Why an org (or a user of it) can or cannot see an advisory (agency analysts, admins)."""
     if not sees_everything(ctx.actor):
         raise PermissionDenied("only the agency's analysts and admins may ask")
-    advisory = _visible_advisory(ctx, ref)
+    advisory = visible_advisory(ctx, ref)
     answer = explain_advisory(ctx.session, advisory, org_id, user_id, ctx.now())
     return ExplanationOut(
         object=f"advisory:{advisory.id}",
@@ -381,7 +382,7 @@ def publish_advisory(ctx: Context, ref: str, draft_sha256: str) -> AdvisoryOut:
     """Publish the pending draft (analysts). Under the two-person rule its author cannot; the
     approver names the draft by the SHA-256 they read, so a draft changed since is refused. The
     case's embargo must have ended (or been ended early by an approved override)."""
-    advisory = _visible_advisory(ctx, ref, lock=True)
+    advisory = visible_advisory(ctx, ref, lock=True)
     _require_analyst(ctx.actor, "publish advisories")
     draft = next((r for r in _revisions(ctx.session, advisory.id) if r.published_at is None), None)
     if draft is None:

@@ -1,0 +1,92 @@
+"""`predeploy advisories import|export`: OSV records in, advisories out (remote, via the SDK).
+Registered on the `advisories` command group by `predeploy.cli`."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..cli_support import (
+    ServerOption,
+    TokenOption,
+    console,
+    err_console,
+    fail,
+    remote_client,
+    reported_errors,
+)
+from ._osv import RECORD_SUFFIXES
+
+_MEDIA_TYPES = {".json": "application/json", ".yaml": "application/yaml",
+                ".yml": "application/yaml", ".zip": "application/zip"}  # fmt: skip
+
+
+def _upload(path: Path) -> tuple[bytes, str, str]:
+    """What to send for `path`: a record file or zip as it is, a folder as a zip of its record
+    files (with their paths, so that rejections name them)."""
+    if path.is_dir():
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+                if child.suffix.lower() in RECORD_SUFFIXES:
+                    bundle.write(child, child.relative_to(path).as_posix())
+        return buffer.getvalue(), "application/zip", path.name or "folder"
+    media_type = _MEDIA_TYPES.get(path.suffix.lower())
+    if media_type is None:
+        fail(f"{path}: give a .json, .yaml, .yml or .zip file, or a folder", field="path")
+    try:
+        return path.read_bytes(), media_type, path.name
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror}", field="path")
+
+
+def import_advisories(
+    path: Annotated[Path, typer.Argument(help="A record file (JSON/YAML), a zip, or a folder.")],
+    format: Annotated[str, typer.Option(help="The records' format.")] = "osv",
+    tlp: Annotated[str, typer.Option(help="CLEAR (public) or GREEN (the community).")] = "CLEAR",
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Import advisories (agency analysts): prints how many records were imported, updated,
+    unchanged and rejected, and each rejection with its file and field; exits 1 if any was
+    rejected."""
+    if format != "osv":
+        fail(f"format {format} cannot be imported yet: osv can", field="format")
+    if not path.exists():
+        fail(f"{path} does not exist", field="path")
+    content, media_type, name = _upload(path)
+    with reported_errors(), remote_client(server, token) as client:
+        summary = client.import_advisories(content, media_type, name, tlp)
+    counts = ", ".join(f"{summary[k]} {k}" for k in ("imported", "updated", "unchanged"))
+    console.print(f"{counts}, {len(summary['rejected'])} rejected", highlight=False)
+    for rejection in summary["rejected"]:
+        where = f" ({rejection['field']})" if rejection["field"] else ""
+        err_console.print(f"{rejection['file']}{where}: {rejection['message']}",
+                          highlight=False, markup=False)  # fmt: skip
+    if summary["rejected"]:
+        raise typer.Exit(1)
+
+
+def export_advisory(
+    advisory: Annotated[str, typer.Argument(help="PDXA number, or an imported id or alias.")],
+    format: Annotated[str, typer.Option(help="osv")] = "osv",
+    out: Annotated[Path | None, typer.Option(help="Write ID.FORMAT.json into this folder.")] = None,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Export an advisory in a format that applies to it (public ones need no token)."""
+    with reported_errors(), remote_client(server, token, public=True) as client:
+        exported = client.export_advisory(advisory, format)
+    text = json.dumps(exported["content"], indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        console.out(text, end="", highlight=False)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"{exported['id']}.{format}.json"
+    target.write_text(text)
+    console.print(f"wrote {target}", highlight=False)

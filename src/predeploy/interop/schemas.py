@@ -1,0 +1,38 @@
+"""Request and response shapes of imports and exports."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ExportFormat(enum.StrEnum):
+    """The formats an advisory can be exported in (where they apply to it)."""
+
+    OSV = "osv"
+
+
+class ExportOut(BaseModel):
+    id: str
+    format: ExportFormat
+    content: dict[str, Any] = Field(description="The document, in the format's own JSON.")
+
+
+class RejectionOut(BaseModel):
+    file: str = Field(description="The file (or `bundle.zip:member`) the record came from.")
+    field: str | None = Field(description="Where in the record, dotted (`affected.0.ranges`).")
+    message: str
+
+
+class ImportOut(BaseModel):
+    """What an import did, record by record."""
+
+    imported: int = Field(description="Records that became new advisories.")
+    updated: int = Field(description="Records that changed an advisory (newer, or merged).")
+    unchanged: int = Field(description="Records already imported at the same `modified`.")
+    rejected: list[RejectionOut]
+    normalised: list[RejectionOut] = Field(
+        description="Imported records that were changed to be valid OSV 1.7, and how."
+    )

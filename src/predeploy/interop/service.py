@@ -1,0 +1,326 @@
+"""Rules for importing advisories from other databases and exporting ours and theirs.
+
+**Import** (OSV): records that share an id or an alias are one advisory (a PYSEC record and the
+GHSA record for the same CVE merge; a record that links two advisories merges them). Importing
+a record again changes nothing unless its `modified` is newer; a newer one replaces the content
+it brought. Bad records are reported by file and field while the good ones import; the whole
+import is one transaction, and every record is checked before anything is written, so no record
+is ever half-written.
+
+**Export**: a published advisory, or an imported one, in a format that applies to it; asking for
+one that does not is refused naming those that do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from ..audit.service import record as audit
+from ..clearinghouse._visibility import imported_audience
+from ..clearinghouse.advisories import visible_advisory
+from ..clearinghouse.models import AdvisoryRevision, Tlp
+from ..clearinghouse.schemas import AdvisoryDocument
+from ..clearinghouse.service import _agency_org, _require_analyst
+from ..db import new_id
+from ..defense._versions import normalise_name
+from ..errors import InvalidInput, NotFound
+from ..runtime import Context
+from ._osv import Item, OsvRecord, Rejection, timestamp
+from ._osv_export import UNREGISTERED_PREFIX, advisory_to_osv, osv_affected
+from .models import AdvisoryAlias, AffectedPackage, ImportedAdvisory
+from .schemas import ExportFormat, ExportOut, ImportOut, RejectionOut
+
+BATCH = 500
+"""Records checked and written together (one alias lookup per batch)."""
+IMPORT_LABELS = frozenset({Tlp.CLEAR, Tlp.GREEN})
+
+
+@dataclass
+class _Counts:
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    normalised: list[Rejection] = field(default_factory=list)
+
+
+def _batches(items: Iterable[Item]) -> Iterator[list[Item]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, BATCH)):
+        yield batch
+
+
+def import_osv(ctx: Context, items: Iterable[Item], *, tlp: Tlp = Tlp.CLEAR) -> ImportOut:
+    """Import OSV records (agency analysts and admins), labelled CLEAR (public) or GREEN."""
+    _require_analyst(ctx.actor, "import advisories")
+    if tlp not in IMPORT_LABELS:
+        raise InvalidInput(
+            "imported advisories are labelled CLEAR or GREEN: they carry no recipients",
+            field="tlp",
+        )
+    counts = _Counts()
+    for batch in _batches(items):
+        records = []
+        for item in batch:
+            if isinstance(item, Rejection):
+                counts.rejected.append(item)
+            else:
+                records.append(item)
+                counts.normalised.extend(item.warnings)
+        _import_batch(ctx, records, tlp, counts)
+    summary = ImportOut(
+        imported=counts.imported,
+        updated=counts.updated,
+        unchanged=counts.unchanged,
+        rejected=[_out(r) for r in counts.rejected],
+        normalised=[_out(r) for r in counts.normalised],
+    )
+    change = summary.model_dump(exclude={"rejected", "normalised"}) | {
+        "format": "osv",
+        "tlp": tlp.value,
+        "rejected": len(counts.rejected),
+        "normalised": len(counts.normalised),
+    }
+    audit(ctx, "advisories.imported", "imported_advisory", "osv", change,
+          org_id=_agency_org(ctx.session), detail=change)  # fmt: skip
+    return summary
+
+
+def _out(rejection: Rejection) -> RejectionOut:
+    return RejectionOut(file=rejection.file, field=rejection.field, message=rejection.message)
+
+
+def _import_batch(ctx: Context, records: list[OsvRecord], tlp: Tlp, counts: _Counts) -> None:
+    session, now = ctx.session, ctx.now()
+    wanted = set().union(*(r.ids for r in records)) if records else set()
+    by_alias: dict[str, ImportedAdvisory] = {}
+    if wanted:
+        rows = session.execute(
+            select(AdvisoryAlias.alias, ImportedAdvisory)
+            .join(ImportedAdvisory, ImportedAdvisory.id == AdvisoryAlias.advisory_id)
+            .where(AdvisoryAlias.alias.in_(wanted))
+        ).all()
+        by_alias = {alias: advisory for alias, advisory in rows}
+    new_aliases: dict[str, str] = {}
+    touched: dict[str, ImportedAdvisory] = {}
+    created: list[ImportedAdvisory] = []
+    for record in records:
+        groups = list({id(a): a for i in record.ids if (a := by_alias.get(i))}.values())
+        if not groups:
+            advisory = ImportedAdvisory(
+                id=new_id(),
+                record_id=record.id,
+                source_format="osv",
+                tlp=tlp.value,
+                summary=record.data.get("summary"),
+                modified=record.modified,
+                published=record.published,
+                withdrawn=record.withdrawn,
+                record=record.data,
+                sources={record.id: record.data["modified"]},
+                imported_by=ctx.actor.user_id,
+                created_at=now,
+                updated_at=now,
+            )
+            created.append(advisory)
+            counts.imported += 1
+        else:
+            advisory, *others = sorted(groups, key=lambda a: (a.created_at, a.record_id))
+            for other in others:
+                _absorb(ctx, advisory, other, by_alias, new_aliases, touched, created)
+            seen = advisory.sources.get(record.id)
+            if seen is not None and _not_newer(record, seen) and not others:
+                counts.unchanged += 1
+                continue
+            _apply(advisory, record, now)
+            counts.updated += 1
+        touched[advisory.id] = advisory
+        for alias in record.ids:
+            if alias not in by_alias:
+                by_alias[alias] = advisory
+                new_aliases[alias] = advisory.id
+    session.add_all(created)
+    session.flush()
+    existing = [a.id for a in touched.values() if a not in created]
+    if existing:
+        session.execute(delete(AffectedPackage).where(AffectedPackage.advisory_id.in_(existing)))
+    if new_aliases:
+        session.execute(
+            insert(AdvisoryAlias),
+            [{"alias": alias, "advisory_id": owner} for alias, owner in new_aliases.items()],
+        )
+    packages = [row for advisory in touched.values() for row in _package_rows(advisory)]
+    if packages:
+        session.execute(insert(AffectedPackage), packages)
+
+
+def _not_newer(record: OsvRecord, seen: str) -> bool:
+    return record.modified <= timestamp(seen)
+
+
+def _merged_aliases(advisory: ImportedAdvisory, ids: Iterable[str]) -> list[str]:
+    current = set(advisory.record.get("aliases") or [])
+    return sorted((current | set(ids)) - {advisory.record_id})
+
+
+def _apply(advisory: ImportedAdvisory, record: OsvRecord, now: datetime) -> None:
+    """Bring `record` into `advisory`: its own newer version replaces the content; another
+    database's record for the same vulnerability adds its ids and affected packages."""
+    if record.id == advisory.record_id:
+        extra = set(advisory.record.get("aliases") or []) - set(record.data.get("aliases") or [])
+        merged_ids = {i for i in extra if i in advisory.sources}
+        data = dict(record.data)
+        if merged_ids:
+            data["aliases"] = sorted(set(data.get("aliases") or []) | merged_ids)
+        advisory.record = data
+        advisory.summary = record.data.get("summary")
+        advisory.modified, advisory.published = record.modified, record.published
+        advisory.withdrawn = record.withdrawn
+    else:
+        data = dict(advisory.record)
+        data["aliases"] = _merged_aliases(advisory, record.ids)
+        known = {_affected_key(a) for a in data.get("affected") or []}
+        data["affected"] = [
+            *(data.get("affected") or []),
+            *(a for a in record.data.get("affected") or [] if _affected_key(a) not in known),
+        ]
+        advisory.record = data
+        advisory.modified = max(advisory.modified, record.modified)
+    advisory.sources = {**advisory.sources, record.id: record.data["modified"]}
+    advisory.updated_at = now
+
+
+def _absorb(
+    ctx: Context,
+    advisory: ImportedAdvisory,
+    other: ImportedAdvisory,
+    by_alias: dict[str, ImportedAdvisory],
+    new_aliases: dict[str, str],
+    touched: dict[str, ImportedAdvisory],
+    created: list[ImportedAdvisory],
+) -> None:
+    """Merge `other` into `advisory`: a record has shown they are the same vulnerability."""
+    session = ctx.session
+    data = dict(advisory.record)
+    data["aliases"] = _merged_aliases(
+        advisory, [other.record_id, *(other.record.get("aliases") or [])]
+    )
+    known = {_affected_key(a) for a in data.get("affected") or []}
+    data["affected"] = [
+        *(data.get("affected") or []),
+        *(a for a in other.record.get("affected") or [] if _affected_key(a) not in known),
+    ]
+    advisory.record = data
+    advisory.sources = {**other.sources, **advisory.sources}
+    for alias, owner in list(by_alias.items()):
+        if owner is other:
+            by_alias[alias] = advisory
+    for alias, owner_id in list(new_aliases.items()):
+        if owner_id == other.id:
+            new_aliases[alias] = advisory.id
+    touched.pop(other.id, None)
+    if other in created:
+        created.remove(other)
+        return
+    session.execute(
+        update(AdvisoryAlias)
+        .where(AdvisoryAlias.advisory_id == other.id)
+        .values(advisory_id=advisory.id)
+    )
+    session.execute(delete(AffectedPackage).where(AffectedPackage.advisory_id == other.id))
+    session.delete(other)
+
+
+def _affected_key(affected: dict[str, Any]) -> str:
+    package = affected.get("package") or {}
+    return f"{package.get('ecosystem')}\x00{package.get('name')}\x00{affected.get('ranges')}"
+
+
+def _package_rows(advisory: ImportedAdvisory) -> Iterator[dict[str, Any]]:
+    for affected in advisory.record.get("affected") or []:
+        package = affected.get("package")
+        if not package:
+            continue
+        yield {
+            "id": new_id(),
+            "advisory_id": advisory.id,
+            "ecosystem": package["ecosystem"],
+            "name": normalise_name(package["ecosystem"], package["name"]),
+            "purl": package.get("purl"),
+            "ranges": affected.get("ranges") or [],
+            "versions": affected.get("versions") or [],
+        }
+
+
+# --- export -----------------------------------------------------------------------------------
+
+
+def _imported(ctx: Context, ref: str) -> ImportedAdvisory:
+    advisory = ctx.session.scalar(
+        select(ImportedAdvisory)
+        .join(AdvisoryAlias, AdvisoryAlias.advisory_id == ImportedAdvisory.id)
+        .where(AdvisoryAlias.alias == ref, imported_audience(ctx.actor))
+    )
+    if advisory is None:
+        raise NotFound(f"advisory {ref} not found")
+    return advisory
+
+
+def export(ctx: Context, ref: str, fmt: ExportFormat) -> ExportOut:
+    """One advisory the caller may see (ours by `PDXA-...` number, an imported one by any of
+    its ids) in `fmt`, if that format applies to it."""
+    ref = ref.removeprefix(UNREGISTERED_PREFIX)
+    if ref.upper().startswith("PDXA-"):
+        advisory = visible_advisory(ctx, ref)
+        published = next(
+            (
+                r
+                for r in _published_revisions(ctx, advisory.id)
+                if r.number == advisory.published_revision
+            ),
+            None,
+        )
+        if published is None or advisory.published_at is None:
+            raise NotFound(f"advisory {ref} has no published revision to export")
+        document = AdvisoryDocument.model_validate(published.content)
+        applicable = _formats_for(document)
+        _require_applicable(ref, fmt, applicable)
+        assert published.published_at is not None
+        content = advisory_to_osv(document, advisory.published_at, published.published_at)
+        return ExportOut(id=document.id, format=fmt, content=content)
+    imported = _imported(ctx, ref)
+    _require_applicable(ref, fmt, [ExportFormat.OSV])
+    return ExportOut(id=imported.record_id, format=fmt, content=imported.record)
+
+
+def _published_revisions(ctx: Context, advisory_id: str) -> list[AdvisoryRevision]:
+    return list(
+        ctx.session.scalars(
+            select(AdvisoryRevision).where(
+                AdvisoryRevision.advisory_id == advisory_id,
+                AdvisoryRevision.published_at.is_not(None),
+            )
+        )
+    )
+
+
+def _formats_for(document: AdvisoryDocument) -> list[ExportFormat]:
+    return [ExportFormat.OSV] if osv_affected(document.affected) else []
+
+
+def _require_applicable(ref: str, fmt: ExportFormat, applicable: list[ExportFormat]) -> None:
+    if fmt in applicable:
+        return
+    names = ", ".join(f.value for f in applicable) or "none yet"
+    reason = {
+        ExportFormat.OSV: "OSV describes open-source packages, and this advisory names none "
+        "by a purl of an OSV ecosystem (an AI model or a CPE-named product is not one)",
+    }[fmt]
+    raise InvalidInput(f"{fmt.value} does not apply to {ref}: {reason}; formats that apply: "
+                       f"{names}", field="format")  # fmt: skip
