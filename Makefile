@@ -44,6 +44,8 @@ bench: install
 	$(BIN)/python bench/campaign_overhead.py
 	$(BIN)/python bench/report_build.py
 	$(BIN)/python bench/clearinghouse_search.py
+	$(BIN)/python bench/osv_ingest.py
+	$(BIN)/python bench/sbom_check.py
 
 clean:
 	rm -rf $(VENV) .predeploy dist
