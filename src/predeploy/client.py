@@ -463,10 +463,12 @@ class Client:
         )
         return result
 
-    def export_advisory(self, advisory: str, fmt: str) -> dict[str, Any]:
-        """An advisory (ours by PDXA number, an imported one by any id) in `fmt`."""
+    def export_advisory(self, advisory: str, fmt: str, cve: str | None = None) -> dict[str, Any]:
+        """An advisory (ours by PDXA number, an imported one by any id) in `fmt` (osv, cve5;
+        `cve` picks one CVE's record)."""
         path = self._advisory_path(advisory, "export")
-        result: dict[str, Any] = self.request("GET", path, params={"format": fmt})
+        params = {"format": fmt, **({"cve": cve} if cve else {})}
+        result: dict[str, Any] = self.request("GET", path, params=params)
         return result
 
     def check(self, inventory: bytes) -> dict[str, Any]:

@@ -75,6 +75,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest advisory import upload (a record file or a zip bundle of them).",
     )
+    cve_cna_org_id: str | None = Field(
+        default=None,
+        description="The CVE Program's UUID of the agency as a CNA (CVE 5 exports); "
+        "default: the agency org's id.",
+    )
+    cve_cna_short_name: str | None = Field(
+        default=None, description="The agency's CNA short name; default: from its org name."
+    )
     vuln_rate_limit_per_hour: int = Field(
         default=100, gt=0, description="Vulnerability reports one org may file per hour."
     )

@@ -56,8 +56,12 @@ def import_advisories(
 
 @router.get("/advisories/{advisory_id}/export")
 async def export_advisory(
-    ctx: PublicContext, advisory_id: str, format: ExportFormat = ExportFormat.OSV
+    ctx: PublicContext,
+    advisory_id: str,
+    format: ExportFormat = ExportFormat.OSV,
+    cve: Annotated[str | None, Query(pattern=r"^CVE-[0-9]{4}-[0-9]{4,}$")] = None,
 ) -> ExportOut:
     """One advisory in a format that applies to it: ours by `PDXA-...` number, an imported one
-    by any of its ids or aliases. Public advisories need no token."""
-    return await call(service.export, ctx, advisory_id, format)
+    by any of its ids or aliases. `cve5` is one CVE's record (`cve=` picks it when the advisory
+    covers several). Public advisories need no token."""
+    return await call(service.export, ctx, advisory_id, format, cve=cve)

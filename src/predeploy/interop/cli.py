@@ -74,14 +74,15 @@ def import_advisories(
 
 def export_advisory(
     advisory: Annotated[str, typer.Argument(help="PDXA number, or an imported id or alias.")],
-    format: Annotated[str, typer.Option(help="osv")] = "osv",
+    format: Annotated[str, typer.Option(help="osv or cve5.")] = "osv",
+    cve: Annotated[str | None, typer.Option(help="For cve5: which CVE's record.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write ID.FORMAT.json into this folder.")] = None,
     server: ServerOption = None,
     token: TokenOption = None,
 ) -> None:
     """Export an advisory in a format that applies to it (public ones need no token)."""
     with reported_errors(), remote_client(server, token, public=True) as client:
-        exported = client.export_advisory(advisory, format)
+        exported = client.export_advisory(advisory, format, cve)
     text = json.dumps(exported["content"], indent=2, ensure_ascii=False) + "\n"
     if out is None:
         console.out(text, end="", highlight=False)

@@ -12,6 +12,7 @@ class ExportFormat(enum.StrEnum):
     """The formats an advisory can be exported in (where they apply to it)."""
 
     OSV = "osv"
+    CVE5 = "cve5"
 
 
 class ExportOut(BaseModel):

@@ -13,6 +13,7 @@ one that does not is refused naming those that do.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
+from ..accounts.models import Organization
 from ..audit.service import record as audit
 from ..clearinghouse._visibility import imported_audience
 from ..clearinghouse.advisories import visible_advisory
@@ -31,6 +33,7 @@ from ..db import new_id
 from ..defense._versions import normalise_name
 from ..errors import InvalidInput, NotFound
 from ..runtime import Context
+from ._cve5 import cve_affected, cve_ids, cve_record
 from ._osv import Item, OsvRecord, Rejection, timestamp
 from ._osv_export import UNREGISTERED_PREFIX, advisory_to_osv, osv_affected
 from .models import AdvisoryAlias, AffectedPackage, ImportedAdvisory
@@ -272,31 +275,65 @@ def _imported(ctx: Context, ref: str) -> ImportedAdvisory:
     return advisory
 
 
-def export(ctx: Context, ref: str, fmt: ExportFormat) -> ExportOut:
+def export(ctx: Context, ref: str, fmt: ExportFormat, *, cve: str | None = None) -> ExportOut:
     """One advisory the caller may see (ours by `PDXA-...` number, an imported one by any of
-    its ids) in `fmt`, if that format applies to it."""
+    its ids) in `fmt`, if that format applies to it. A CVE record is one CVE's: `cve` picks it
+    when the advisory covers several."""
     ref = ref.removeprefix(UNREGISTERED_PREFIX)
-    if ref.upper().startswith("PDXA-"):
-        advisory = visible_advisory(ctx, ref)
-        published = next(
-            (
-                r
-                for r in _published_revisions(ctx, advisory.id)
-                if r.number == advisory.published_revision
-            ),
-            None,
-        )
-        if published is None or advisory.published_at is None:
-            raise NotFound(f"advisory {ref} has no published revision to export")
-        document = AdvisoryDocument.model_validate(published.content)
-        applicable = _formats_for(document)
-        _require_applicable(ref, fmt, applicable)
-        assert published.published_at is not None
+    if not ref.upper().startswith("PDXA-"):
+        imported = _imported(ctx, ref)
+        _require_applicable(ref, fmt, [ExportFormat.OSV])
+        return ExportOut(id=imported.record_id, format=fmt, content=imported.record)
+    advisory = visible_advisory(ctx, ref)
+    published = next(
+        (r for r in _published_revisions(ctx, advisory.id)
+         if r.number == advisory.published_revision),
+        None,
+    )  # fmt: skip
+    if published is None or published.published_at is None or advisory.published_at is None:
+        raise NotFound(f"advisory {ref} has no published revision to export")
+    document = AdvisoryDocument.model_validate(published.content)
+    _require_applicable(ref, fmt, _formats_for(document))
+    if fmt is ExportFormat.OSV:
         content = advisory_to_osv(document, advisory.published_at, published.published_at)
         return ExportOut(id=document.id, format=fmt, content=content)
-    imported = _imported(ctx, ref)
-    _require_applicable(ref, fmt, [ExportFormat.OSV])
-    return ExportOut(id=imported.record_id, format=fmt, content=imported.record)
+    cve_id = _chosen_cve(document, cve)
+    if not document.references:
+        raise InvalidInput(
+            f"a CVE record needs at least one reference: add one to {document.id}",
+            field="references",
+        )
+    org_id, short_name = _cna(ctx)
+    record = cve_record(document, cve_id, advisory.published_at, published.published_at,
+                        org_id, short_name)  # fmt: skip
+    return ExportOut(id=cve_id, format=fmt, content=record)
+
+
+def _chosen_cve(document: AdvisoryDocument, cve: str | None) -> str:
+    ids = cve_ids(document)
+    if cve is not None:
+        if cve not in ids:
+            raise InvalidInput(f"{document.id} covers {', '.join(ids)}, not {cve}", field="cve")
+        return cve
+    if len(ids) > 1:
+        raise InvalidInput(
+            f"{document.id} covers {', '.join(ids)}: choose one with cve=", field="cve"
+        )
+    return ids[0]
+
+
+def _cna(ctx: Context) -> tuple[str, str]:
+    """The CNA's organisational UUID and short name: as configured, else the agency's."""
+    settings = ctx.settings
+    agency_id = _agency_org(ctx.session)
+    agency = ctx.session.get(Organization, agency_id) if agency_id else None
+    org_id = settings.cve_cna_org_id or (
+        agency.id if agency else "00000000-0000-4000-8000-000000000000"
+    )
+    name = settings.cve_cna_short_name or re.sub(
+        r"[^A-Za-z0-9_-]+", "-", agency.name if agency else "predeploy"
+    )
+    return org_id, name.strip("-")[:32] or "predeploy"
 
 
 def _published_revisions(ctx: Context, advisory_id: str) -> list[AdvisoryRevision]:
@@ -311,7 +348,12 @@ def _published_revisions(ctx: Context, advisory_id: str) -> list[AdvisoryRevisio
 
 
 def _formats_for(document: AdvisoryDocument) -> list[ExportFormat]:
-    return [ExportFormat.OSV] if osv_affected(document.affected) else []
+    formats = []
+    if osv_affected(document.affected):
+        formats.append(ExportFormat.OSV)
+    if cve_affected(document.affected) and cve_ids(document):
+        formats.append(ExportFormat.CVE5)
+    return formats
 
 
 def _require_applicable(ref: str, fmt: ExportFormat, applicable: list[ExportFormat]) -> None:
@@ -321,6 +363,9 @@ def _require_applicable(ref: str, fmt: ExportFormat, applicable: list[ExportForm
     reason = {
         ExportFormat.OSV: "OSV describes open-source packages, and this advisory names none "
         "by a purl of an OSV ecosystem (an AI model or a CPE-named product is not one)",
+        ExportFormat.CVE5: "a CVE record is for software named by a purl or CPE, with a CVE id "
+        "assigned to one of the case's vulnerabilities (CVEs are not for a model's statistical "
+        "behaviour)",
     }[fmt]
     raise InvalidInput(f"{fmt.value} does not apply to {ref}: {reason}; formats that apply: "
                        f"{names}", field="format")  # fmt: skip
