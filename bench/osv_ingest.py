@@ -46,10 +46,10 @@ from sqlalchemy import insert
 from predeploy.accounts import Actor
 from predeploy.config import Settings
 from predeploy.db import new_id
-from predeploy.defense._versions import normalise_name
+from predeploy.defense._versions import normalise_name, version_index
 from predeploy.interop import _osv
 from predeploy.interop.models import AdvisoryAlias, AffectedPackage, ImportedAdvisory
-from predeploy.interop.service import import_osv
+from predeploy.interop.service import cvss_vector, import_osv
 from predeploy.migrate import upgrade
 from predeploy.runtime import Runtime
 
@@ -138,6 +138,7 @@ def raw_insert(runtime: Runtime, paths: list[Path]) -> int:
             advisories.append({
                 "id": advisory_id, "record_id": record["id"], "source_format": "osv",
                 "tlp": "CLEAR", "summary": record.get("summary"),
+                "aliases": record.get("aliases") or [], "cvss_vector": cvss_vector(record),
                 "modified": _osv.timestamp(record["modified"]), "record": record,
                 "sources": {record["id"]: record["modified"]}, "created_at": now,
                 "updated_at": now,
@@ -153,6 +154,8 @@ def raw_insert(runtime: Runtime, paths: list[Path]) -> int:
                     "name": normalise_name(package["ecosystem"], package["name"]),
                     "purl": package.get("purl"), "ranges": affected.get("ranges") or [],
                     "versions": affected.get("versions") or [],
+                    "version_index": version_index(package["ecosystem"],
+                                                   affected.get("versions") or []),
                 })  # fmt: skip
             if len(advisories) >= BATCH:
                 flush()

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest advisory import upload (a record file or a zip bundle of them).",
     )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The URL users reach this server at: the CSAF publisher namespace.",
+    )
     cve_cna_org_id: str | None = Field(
         default=None,
         description="The CVE Program's UUID of the agency as a CNA (CVE 5 exports); "

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from predeploy.defense._versions import Verdict, evaluate, fixed_versions
+from predeploy.defense._versions import Verdict, evaluate, fixed_versions, version_index
 
 A, N, U = Verdict.AFFECTED, Verdict.NOT_AFFECTED, Verdict.UNDETERMINED
 
@@ -63,6 +63,10 @@ def sem(*events: dict[str, str]) -> list[dict[str, Any]]:
         ("1.0", "PyPI", [{"type": "GIT", "repo": "https://example.org/r",
                           "events": [{"introduced": "0"}]}], [], U),
         ("not a version", "PyPI", eco({"introduced": "0"}, {"fixed": "1.0"}), [], U),
+        # next to a version range, a GIT range does not make a released version undetermined
+        ("2.0", "PyPI", [*eco({"introduced": "0"}, {"fixed": "1.0"}),
+                         {"type": "GIT", "repo": "https://example.org/r",
+                          "events": [{"introduced": "0"}]}], [], N),
     ],
 )  # fmt: skip
 def test_boundaries(
@@ -73,6 +77,9 @@ def test_boundaries(
     expected: Verdict,
 ) -> None:
     assert evaluate(version, ecosystem, ranges, versions) is expected
+    # The same answer from the stored index of the list that checks use.
+    index = version_index(ecosystem, versions)
+    assert evaluate(version, ecosystem, ranges, index=index) is expected
 
 
 def test_fixed_versions_are_listed_once_in_order() -> None:

@@ -7,19 +7,24 @@ each ecosystem's own version order.
 - `introduced` is inclusive, `fixed` exclusive, `last_affected` inclusive; `introduced: "0"`
   is before every version; `limit` bounds a range from above (`"*"`: no bound).
 - An explicit `versions` list matches by exact string (and, for PyPI, by PEP 440 equality).
-- `GIT` ranges cannot be evaluated without the repository, and the ecosystems above are the only
-  ones with a version order here: a range we cannot order is *undetermined*, never "not
-  affected", so a caller can say so instead of reporting a false all-clear.
+- `GIT` ranges name commits, not releases: they cannot be evaluated without the repository, so
+  an affected entry whose only description is a GIT range is *undetermined*; next to version
+  ranges or a `versions` list (as in most OSV records) it adds nothing for a released version.
+- The ecosystems above are the only ones with a version order here: an ECOSYSTEM range of
+  another ecosystem is *undetermined*, never "not affected", so a caller can say so instead of
+  reporting a false all-clear.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import semver
+from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 SEMVER_ECOSYSTEMS = frozenset({"npm", "Go", "crates.io"})
@@ -42,18 +47,36 @@ class Unordered(ValueError):
 Key = Callable[[str], Any]
 
 
-def _semver_key(text: str) -> semver.Version:
+@functools.lru_cache(maxsize=65_536)
+def _parse_semver(text: str) -> semver.Version | None:
     try:
         return semver.Version.parse(text.removeprefix("v"), optional_minor_and_patch=True)
-    except (ValueError, TypeError) as exc:
-        raise Unordered(text) from exc
+    except (ValueError, TypeError):
+        return None
+
+
+@functools.lru_cache(maxsize=65_536)
+def _parse_pep440(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+# Parsed versions are cached, failures too: a check compares the same few thousand versions over
+# and over (bench/sbom_check.py).
+def _semver_key(text: str) -> semver.Version:
+    parsed = _parse_semver(text)
+    if parsed is None:
+        raise Unordered(text)
+    return parsed
 
 
 def _pep440_key(text: str) -> Version:
-    try:
-        return Version(text)
-    except InvalidVersion as exc:
-        raise Unordered(text) from exc
+    parsed = _parse_pep440(text)
+    if parsed is None:
+        raise Unordered(text)
+    return parsed
 
 
 def order_for(range_type: str, ecosystem: str) -> Key | None:
@@ -98,30 +121,50 @@ def _in_range(version: Any, events: Sequence[tuple[str, str]], key: Key) -> bool
     return vulnerable
 
 
+def canonical(ecosystem: str, version: str) -> str:
+    """A version as its ecosystem compares listed versions: PyPI's PEP 440 canonical form
+    (`1.0.0` and `1.0` are one version), else as written."""
+    if ecosystem.split(":", 1)[0] in PEP440_ECOSYSTEMS:
+        parsed = _parse_pep440(version)
+        if parsed is not None:
+            return canonicalize_version(parsed)
+    return version
+
+
+def version_index(ecosystem: str, versions: Iterable[str]) -> str:
+    """An affected entry's `versions`, canonical, one per line, for `evaluate(index=...)`: a
+    check looks a version up there without decoding the list."""
+    lines = "\n".join(canonical(ecosystem, v) for v in versions)
+    return f"\n{lines}\n" if lines else ""
+
+
 def evaluate(
     version: str,
     ecosystem: str,
     ranges: Iterable[Mapping[str, Any]],
-    versions: Iterable[str] = (),
+    versions: Sequence[str] = (),
+    *,
+    index: str | None = None,
 ) -> Verdict:
     """Whether `version` of a package in `ecosystem` lies in any of `ranges` (OSV range objects)
-    or is one of `versions`; UNDETERMINED if it does not, but a range could not be ordered."""
-    listed = list(versions)
-    if version in listed:
+    or is one of `versions` (or, given instead, of their `version_index`); UNDETERMINED if it
+    does not, but a range could not be ordered."""
+    listed = bool(index) if index is not None else bool(versions)
+    if index is not None:
+        if f"\n{canonical(ecosystem, version)}\n" in index:
+            return Verdict.AFFECTED
+    elif version in versions:
         return Verdict.AFFECTED
     undetermined = False
-    pep440 = ecosystem.split(":", 1)[0] in PEP440_ECOSYSTEMS
-    if pep440 and listed:
-        try:
-            wanted = _pep440_key(version)
-            if any(_same_pep440(wanted, other) for other in listed):
-                return Verdict.AFFECTED
-        except Unordered:
-            undetermined = True
+    unordered_git = False
     for range_ in ranges:
-        key = order_for(str(range_.get("type", "")), ecosystem)
+        range_type = str(range_.get("type", ""))
+        key = order_for(range_type, ecosystem)
         if key is None:
-            undetermined = True
+            if range_type == "GIT":
+                unordered_git = True
+            else:
+                undetermined = True
             continue
         try:
             events = [_event(e) for e in range_.get("events", [])]
@@ -129,14 +172,26 @@ def evaluate(
                 return Verdict.AFFECTED
         except Unordered:
             undetermined = True
+    if index is None and versions and ecosystem.split(":", 1)[0] in PEP440_ECOSYSTEMS:
+        wanted = _parse_pep440(version)
+        if wanted is None:
+            undetermined = True
+        elif wanted in _pep440_set(tuple(versions)):
+            return Verdict.AFFECTED
+    # A GIT range says which commits are affected; for a released version, the entry's
+    # version ranges and list say it. Only an entry with nothing else is undetermined by it.
+    described = listed or any(
+        order_for(str(r.get("type", "")), ecosystem) is not None for r in ranges
+    )
+    if unordered_git and not described:
+        undetermined = True
     return Verdict.UNDETERMINED if undetermined else Verdict.NOT_AFFECTED
 
 
-def _same_pep440(wanted: Version, other: str) -> bool:
-    try:
-        return wanted == _pep440_key(other)
-    except Unordered:
-        return False
+@functools.lru_cache(maxsize=4096)
+def _pep440_set(versions: tuple[str, ...]) -> frozenset[Version]:
+    """The listed versions that parse as PEP 440, for equality (`1.0` is `1.0.0`)."""
+    return frozenset(v for v in map(_parse_pep440, versions) if v is not None)
 
 
 def fixed_versions(ranges: Iterable[Mapping[str, Any]]) -> list[str]:

@@ -7,7 +7,9 @@ evaluation in each ecosystem's own order (`_versions`).
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -25,20 +27,30 @@ from .schemas import CheckOut, ComponentOut, FindingOut, SeverityOut, SkippedOut
 _CHUNK = 500
 
 
-def _severity(record: dict[str, Any]) -> SeverityOut | None:
-    for entry in record.get("severity") or []:
-        if entry.get("type") in ("CVSS_V3", "CVSS_V4"):
-            try:
-                score = _standards.parse_cvss(entry["score"], "severity")
-            except InvalidInput:
-                continue
-            return SeverityOut(vector=score.vector, base_score=score.base_score,
-                               rating=score.severity)  # fmt: skip
-    return None
+@functools.lru_cache(maxsize=4096)
+def _severity(vector: str | None) -> SeverityOut | None:
+    """A CVSS vector scored (once per distinct vector), or None if absent or invalid."""
+    if vector is None:
+        return None
+    try:
+        score = _standards.parse_cvss(vector, "severity")
+    except InvalidInput:
+        return None
+    return SeverityOut(vector=score.vector, base_score=score.base_score, rating=score.severity)
 
 
 def _base(ecosystem: str) -> str:
     return ecosystem.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """An affected package row, without its advisory's record (loaded only on a match)."""
+
+    advisory_id: str
+    ecosystem: str
+    ranges: list[Any]
+    version_index: str
 
 
 def check(ctx: Context, inventory: Inventory) -> CheckOut:
@@ -50,12 +62,19 @@ def check(ctx: Context, inventory: Inventory) -> CheckOut:
         key = (component.ecosystem, normalise_name(component.ecosystem, component.name))
         wanted[key].append(component)
     names = sorted({name for _, name in wanted})
-    candidates: dict[tuple[str, str], list[tuple[AffectedPackage, ImportedAdvisory]]] = defaultdict(
-        list
-    )
+    candidates: dict[tuple[str, str], list[_Candidate]] = defaultdict(list)
+    # Core rows, not ORM ones: thousands of candidate rows are read per check, and building ORM
+    # rows for them was a fifth of its time (bench/sbom_check.py).
+    connection = ctx.session.connection()
     for start in range(0, len(names), _CHUNK):
-        rows = ctx.session.execute(
-            select(AffectedPackage, ImportedAdvisory)
+        rows = connection.execute(
+            select(
+                AffectedPackage.advisory_id,
+                AffectedPackage.ecosystem,
+                AffectedPackage.name,
+                AffectedPackage.ranges,
+                AffectedPackage.version_index,
+            )
             .join(ImportedAdvisory, ImportedAdvisory.id == AffectedPackage.advisory_id)
             .where(
                 AffectedPackage.name.in_(names[start : start + _CHUNK]),
@@ -63,40 +82,76 @@ def check(ctx: Context, inventory: Inventory) -> CheckOut:
                 imported_audience(ctx.actor),
             )
         ).all()
-        for package, advisory in rows:
-            candidates[(_base(package.ecosystem), package.name)].append((package, advisory))
-    affected: dict[tuple[str, str], FindingOut] = {}
-    undetermined: dict[tuple[str, str], FindingOut] = {}
+        for advisory_id, ecosystem, name, ranges, index in rows:
+            candidates[(_base(ecosystem), name)].append(
+                _Candidate(advisory_id, ecosystem, ranges, index)
+            )
+    verdicts: dict[tuple[str, str], tuple[Verdict, Component, _Candidate]] = {}
     for key, found in wanted.items():
-        for package, advisory in candidates.get(key, []):
+        for candidate in candidates.get(key, []):
             for component in found:
                 verdict = evaluate(
-                    component.version, package.ecosystem, package.ranges, package.versions
+                    component.version,
+                    candidate.ecosystem,
+                    candidate.ranges,
+                    index=candidate.version_index,
                 )
                 if verdict is Verdict.NOT_AFFECTED:
                     continue
-                target = affected if verdict is Verdict.AFFECTED else undetermined
-                target.setdefault(
-                    (component.ref, advisory.record_id), _finding(component, package, advisory)
-                )
-    for key in affected:
-        undetermined.pop(key, None)
+                seen = verdicts.get((component.ref, candidate.advisory_id))
+                if seen is None or (
+                    seen[0] is Verdict.UNDETERMINED and verdict is Verdict.AFFECTED
+                ):
+                    verdicts[(component.ref, candidate.advisory_id)] = (
+                        verdict,
+                        component,
+                        candidate,
+                    )
+    advisories = _advisories(ctx, {advisory_id for _, advisory_id in verdicts})
+    findings: dict[Verdict, list[FindingOut]] = {Verdict.AFFECTED: [], Verdict.UNDETERMINED: []}
+    for verdict, component, candidate in verdicts.values():
+        findings[verdict].append(_finding(component, candidate, advisories[candidate.advisory_id]))
     return CheckOut(
         format=inventory.format,
         components=len(components),
-        affected=sorted(affected.values(), key=_order),
-        undetermined=sorted(undetermined.values(), key=_order),
+        affected=sorted(findings[Verdict.AFFECTED], key=_order),
+        undetermined=sorted(findings[Verdict.UNDETERMINED], key=_order),
         skipped=[SkippedOut(ref=s.ref, name=s.name, reason=s.reason) for s in inventory.skipped],
     )
+
+
+@dataclass(frozen=True)
+class _Advisory:
+    record_id: str
+    aliases: list[str]
+    summary: str | None
+    severity: SeverityOut | None
+
+
+def _advisories(ctx: Context, ids: set[str]) -> dict[str, _Advisory]:
+    """What a finding shows of each matched advisory, read once per advisory."""
+    found: dict[str, _Advisory] = {}
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), _CHUNK):
+        rows = ctx.session.execute(
+            select(
+                ImportedAdvisory.id,
+                ImportedAdvisory.record_id,
+                ImportedAdvisory.summary,
+                ImportedAdvisory.aliases,
+                ImportedAdvisory.cvss_vector,
+            ).where(ImportedAdvisory.id.in_(ordered[start : start + _CHUNK]))
+        ).all()
+        for advisory_id, record_id, summary, aliases, vector in rows:
+            found[advisory_id] = _Advisory(record_id, aliases, summary, _severity(vector))
+    return found
 
 
 def _order(finding: FindingOut) -> tuple[str, str, str]:
     return (finding.component.name.lower(), finding.component.version, finding.advisory)
 
 
-def _finding(
-    component: Component, package: AffectedPackage, advisory: ImportedAdvisory
-) -> FindingOut:
+def _finding(component: Component, candidate: _Candidate, advisory: _Advisory) -> FindingOut:
     return FindingOut(
         component=ComponentOut(
             ref=component.ref,
@@ -106,8 +161,8 @@ def _finding(
             purl=component.purl,
         ),
         advisory=advisory.record_id,
-        aliases=list(advisory.record.get("aliases") or []),
+        aliases=advisory.aliases,
         summary=advisory.summary,
-        severity=_severity(advisory.record),
-        fixed=fixed_versions(package.ranges),
+        severity=advisory.severity,
+        fixed=fixed_versions(candidate.ranges),
     )

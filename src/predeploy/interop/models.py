@@ -24,6 +24,11 @@ class ImportedAdvisory(Base):
     source_format: Mapped[str] = mapped_column(String(10))
     tlp: Mapped[str] = mapped_column(String(20))
     summary: Mapped[str | None] = mapped_column(Text, default=None)
+    aliases: Mapped[list[str]] = mapped_column(JSON)
+    """The record's aliases (with the ids of records merged into it), kept apart from `record`
+    so that a check reads them without decoding the whole record."""
+    cvss_vector: Mapped[str | None] = mapped_column(String(300), default=None)
+    """The record's first CVSS 3.x or 4.0 vector, for the same reason."""
     modified: Mapped[datetime]
     published: Mapped[datetime | None] = mapped_column(default=None)
     withdrawn: Mapped[datetime | None] = mapped_column(default=None)
@@ -50,7 +55,7 @@ class AffectedPackage(Base):
     """A package an advisory affects, by ecosystem and normalised name, with its OSV ranges."""
 
     __tablename__ = "affected_packages"
-    __table_args__ = (Index("ix_affected_packages_package", "ecosystem", "name"),)
+    __table_args__ = (Index("ix_affected_packages_package", "name", "ecosystem"),)
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     advisory_id: Mapped[str] = mapped_column(ForeignKey("imported_advisories.id"), index=True)
@@ -60,3 +65,6 @@ class AffectedPackage(Base):
     purl: Mapped[str | None] = mapped_column(String(1000), default=None)
     ranges: Mapped[list[Any]] = mapped_column(JSON)
     versions: Mapped[list[str]] = mapped_column(JSON)
+    version_index: Mapped[str] = mapped_column(Text)
+    """`versions` in the ecosystem's canonical form, one per line: a check looks a version up
+    in it without decoding the list (`defense._versions.version_index`)."""

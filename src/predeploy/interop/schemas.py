@@ -13,6 +13,10 @@ class ExportFormat(enum.StrEnum):
 
     OSV = "osv"
     CVE5 = "cve5"
+    CSAF = "csaf"
+    """CSAF 2.0 `csaf_security_advisory`."""
+    CSAF_VEX = "csaf_vex"
+    """CSAF 2.0 `csaf_vex`: the vendors' statuses."""
 
 
 class ExportOut(BaseModel):

@@ -30,9 +30,11 @@ from ..clearinghouse.models import AdvisoryRevision, Tlp
 from ..clearinghouse.schemas import AdvisoryDocument
 from ..clearinghouse.service import _agency_org, _require_analyst
 from ..db import new_id
-from ..defense._versions import normalise_name
-from ..errors import InvalidInput, NotFound
+from ..defense._versions import normalise_name, version_index
+from ..errors import Conflict, InvalidInput, NotFound
 from ..runtime import Context
+from ._csaf import Revision, advisory_to_csaf
+from ._csaf_checks import mandatory_problems
 from ._cve5 import cve_affected, cve_ids, cve_record
 from ._osv import Item, OsvRecord, Rejection, timestamp
 from ._osv_export import UNREGISTERED_PREFIX, advisory_to_osv, osv_affected
@@ -122,6 +124,8 @@ def _import_batch(ctx: Context, records: list[OsvRecord], tlp: Tlp, counts: _Cou
                 source_format="osv",
                 tlp=tlp.value,
                 summary=record.data.get("summary"),
+                aliases=list(record.data.get("aliases") or []),
+                cvss_vector=cvss_vector(record.data),
                 modified=record.modified,
                 published=record.published,
                 withdrawn=record.withdrawn,
@@ -197,6 +201,7 @@ def _apply(advisory: ImportedAdvisory, record: OsvRecord, now: datetime) -> None
         advisory.modified = max(advisory.modified, record.modified)
     advisory.sources = {**advisory.sources, record.id: record.data["modified"]}
     advisory.updated_at = now
+    _sync_columns(advisory)
 
 
 def _absorb(
@@ -221,6 +226,7 @@ def _absorb(
     ]
     advisory.record = data
     advisory.sources = {**other.sources, **advisory.sources}
+    _sync_columns(advisory)
     for alias, owner in list(by_alias.items()):
         if owner is other:
             by_alias[alias] = advisory
@@ -238,6 +244,20 @@ def _absorb(
     )
     session.execute(delete(AffectedPackage).where(AffectedPackage.advisory_id == other.id))
     session.delete(other)
+
+
+def cvss_vector(record: dict[str, Any]) -> str | None:
+    """An OSV record's first CVSS 3.x or 4.0 vector."""
+    for entry in record.get("severity") or []:
+        if entry.get("type") in ("CVSS_V3", "CVSS_V4") and len(entry.get("score", "")) <= 300:
+            vector: str = entry["score"]
+            return vector
+    return None
+
+
+def _sync_columns(advisory: ImportedAdvisory) -> None:
+    advisory.aliases = list(advisory.record.get("aliases") or [])
+    advisory.cvss_vector = cvss_vector(advisory.record)
 
 
 def _affected_key(affected: dict[str, Any]) -> str:
@@ -258,6 +278,7 @@ def _package_rows(advisory: ImportedAdvisory) -> Iterator[dict[str, Any]]:
             "purl": package.get("purl"),
             "ranges": affected.get("ranges") or [],
             "versions": affected.get("versions") or [],
+            "version_index": version_index(package["ecosystem"], affected.get("versions") or []),
         }
 
 
@@ -297,6 +318,8 @@ def export(ctx: Context, ref: str, fmt: ExportFormat, *, cve: str | None = None)
     if fmt is ExportFormat.OSV:
         content = advisory_to_osv(document, advisory.published_at, published.published_at)
         return ExportOut(id=document.id, format=fmt, content=content)
+    if fmt in (ExportFormat.CSAF, ExportFormat.CSAF_VEX):
+        return ExportOut(id=document.id, format=fmt, content=_csaf(ctx, advisory.id, document, fmt))
     cve_id = _chosen_cve(document, cve)
     if not document.references:
         raise InvalidInput(
@@ -307,6 +330,35 @@ def export(ctx: Context, ref: str, fmt: ExportFormat, *, cve: str | None = None)
     record = cve_record(document, cve_id, advisory.published_at, published.published_at,
                         org_id, short_name)  # fmt: skip
     return ExportOut(id=cve_id, format=fmt, content=record)
+
+
+def _csaf(
+    ctx: Context, advisory_id: str, document: AdvisoryDocument, fmt: ExportFormat
+) -> dict[str, Any]:
+    rows = sorted(
+        (r for r in _published_revisions(ctx, advisory_id) if r.number <= document.revision),
+        key=lambda r: r.number,
+    )
+    revisions = [
+        Revision(r.number, r.published_at, "Initial release" if r.number == 1 else
+                 f"Revision {r.number}")
+        for r in rows
+        if r.published_at is not None
+    ]  # fmt: skip
+    agency_id = _agency_org(ctx.session)
+    agency = ctx.session.get(Organization, agency_id) if agency_id else None
+    content = advisory_to_csaf(
+        document,
+        vex=fmt is ExportFormat.CSAF_VEX,
+        publisher_name=agency.name if agency else "predeploy",
+        publisher_namespace=ctx.settings.public_url,
+        revisions=revisions,
+    )
+    problems = mandatory_problems(content)
+    if problems:
+        raise Conflict(f"the CSAF document of {document.id} would fail CSAF's mandatory test "
+                       f"{problems[0]}", field="format")  # fmt: skip
+    return content
 
 
 def _chosen_cve(document: AdvisoryDocument, cve: str | None) -> str:
@@ -348,7 +400,7 @@ def _published_revisions(ctx: Context, advisory_id: str) -> list[AdvisoryRevisio
 
 
 def _formats_for(document: AdvisoryDocument) -> list[ExportFormat]:
-    formats = []
+    formats = [ExportFormat.CSAF, ExportFormat.CSAF_VEX] if document.affected else []
     if osv_affected(document.affected):
         formats.append(ExportFormat.OSV)
     if cve_affected(document.affected) and cve_ids(document):
@@ -363,6 +415,8 @@ def _require_applicable(ref: str, fmt: ExportFormat, applicable: list[ExportForm
     reason = {
         ExportFormat.OSV: "OSV describes open-source packages, and this advisory names none "
         "by a purl of an OSV ecosystem (an AI model or a CPE-named product is not one)",
+        ExportFormat.CSAF: "it names no affected product",
+        ExportFormat.CSAF_VEX: "it names no affected product",
         ExportFormat.CVE5: "a CVE record is for software named by a purl or CPE, with a CVE id "
         "assigned to one of the case's vulnerabilities (CVEs are not for a model's statistical "
         "behaviour)",

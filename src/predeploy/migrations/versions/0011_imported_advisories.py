@@ -28,6 +28,8 @@ def upgrade() -> None:
         sa.Column("source_format", sa.String(length=10), nullable=False),
         sa.Column("tlp", sa.String(length=20), nullable=False),
         sa.Column("summary", sa.Text(), nullable=True),
+        sa.Column("aliases", sa.JSON(), nullable=False),
+        sa.Column("cvss_vector", sa.String(length=300), nullable=True),
         sa.Column("modified", predeploy.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("published", predeploy.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("withdrawn", predeploy.db.UTCDateTime(timezone=True), nullable=True),
@@ -67,6 +69,7 @@ def upgrade() -> None:
         sa.Column("purl", sa.String(length=1000), nullable=True),
         sa.Column("ranges", sa.JSON(), nullable=False),
         sa.Column("versions", sa.JSON(), nullable=False),
+        sa.Column("version_index", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
             ["advisory_id"],
             ["imported_advisories.id"],
@@ -78,7 +81,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_affected_packages_advisory_id"), ["advisory_id"], unique=False
         )
-        batch_op.create_index("ix_affected_packages_package", ["ecosystem", "name"], unique=False)
+        batch_op.create_index("ix_affected_packages_package", ["name", "ecosystem"], unique=False)
 
 
 def downgrade() -> None:
