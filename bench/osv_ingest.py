@@ -140,6 +140,7 @@ def raw_insert(runtime: Runtime, paths: list[Path]) -> int:
                 "tlp": "CLEAR", "summary": record.get("summary"),
                 "aliases": record.get("aliases") or [], "cvss_vector": cvss_vector(record),
                 "modified": _osv.timestamp(record["modified"]), "record": record,
+                "contributions": {},
                 "sources": {record["id"]: record["modified"]}, "created_at": now,
                 "updated_at": now,
             })  # fmt: skip

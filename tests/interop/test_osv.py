@@ -130,10 +130,14 @@ def test_records_sharing_an_alias_are_one_advisory(community: Community) -> None
     assert merged["id"] == "PYSEC-2099-1"
     assert merged["aliases"] == ["CVE-2099-0001", "GHSA-aaaa-bbbb-cccc"]
     assert [a["package"]["name"] for a in merged["affected"]] == ["Example_Lib", "example-js"]
-    # A newer version of the first record keeps the merged id among its aliases.
-    imported(community, record(modified="2099-06-01T00:00:00Z"))
-    assert exported(community, "PYSEC-2099-1")["aliases"] == [
-        "CVE-2099-0001", "GHSA-aaaa-bbbb-cccc"]  # fmt: skip
+    # A newer version of the first record keeps what the merged one brought: its id among the
+    # aliases, and its affected package (so that checks still match it).
+    imported(community, record(modified="2099-06-01T00:00:00Z", summary="Updated"))
+    updated = exported(community, "PYSEC-2099-1")
+    assert updated["aliases"] == ["CVE-2099-0001", "GHSA-aaaa-bbbb-cccc"]
+    assert updated["summary"] == "Updated"
+    assert [a["package"]["name"] for a in updated["affected"]] == ["Example_Lib", "example-js"]
+    assert table_count(community, AffectedPackage) == 2
     # A record that links two advisories merges them.
     other = record(id="PYSEC-2099-2", aliases=["CVE-2099-0002"])
     imported(community, other)

@@ -25,7 +25,7 @@ class ImportedAdvisory(Base):
     tlp: Mapped[str] = mapped_column(String(20))
     summary: Mapped[str | None] = mapped_column(Text, default=None)
     aliases: Mapped[list[str]] = mapped_column(JSON)
-    """The record's aliases (with the ids of records merged into it), kept apart from `record`
+    """Every id it is known by but `record_id` (merged records' too), kept apart from `record`
     so that a check reads them without decoding the whole record."""
     cvss_vector: Mapped[str | None] = mapped_column(String(300), default=None)
     """The record's first CVSS 3.x or 4.0 vector, for the same reason."""
@@ -33,7 +33,10 @@ class ImportedAdvisory(Base):
     published: Mapped[datetime | None] = mapped_column(default=None)
     withdrawn: Mapped[datetime | None] = mapped_column(default=None)
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
-    """The record as imported (OSV), with the ids of records merged into it among its aliases."""
+    """Its first record, as imported (OSV)."""
+    contributions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The other records merged into it, by id: the aliases and affected packages each brings
+    (`interop.service.merged_record` puts them together)."""
     sources: Mapped[dict[str, str]] = mapped_column(JSON)
     """Each imported record id and the `modified` last imported for it: re-imports of an
     unchanged record change nothing."""

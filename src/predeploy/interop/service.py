@@ -130,6 +130,7 @@ def _import_batch(ctx: Context, records: list[OsvRecord], tlp: Tlp, counts: _Cou
                 published=record.published,
                 withdrawn=record.withdrawn,
                 record=record.data,
+                contributions={},
                 sources={record.id: record.data["modified"]},
                 imported_by=ctx.actor.user_id,
                 created_at=now,
@@ -171,33 +172,46 @@ def _not_newer(record: OsvRecord, seen: str) -> bool:
     return record.modified <= timestamp(seen)
 
 
-def _merged_aliases(advisory: ImportedAdvisory, ids: Iterable[str]) -> list[str]:
-    current = set(advisory.record.get("aliases") or [])
-    return sorted((current | set(ids)) - {advisory.record_id})
+def _contribution(data: dict[str, Any]) -> dict[str, Any]:
+    """What another database's record adds to an advisory: its ids and affected packages."""
+    return {
+        "aliases": list(data.get("aliases") or []),
+        "affected": list(data.get("affected") or []),
+    }
+
+
+def merged_record(advisory: ImportedAdvisory) -> dict[str, Any]:
+    """The advisory as one OSV record: its first record as imported, with the ids and affected
+    packages that the records merged into it bring."""
+    if not advisory.contributions:
+        return advisory.record
+    data = dict(advisory.record)
+    ids = set(data.get("aliases") or [])
+    affected = list(data.get("affected") or [])
+    known = {_affected_key(a) for a in affected}
+    for record_id, contribution in sorted(advisory.contributions.items()):
+        ids |= {record_id, *contribution["aliases"]}
+        for entry in contribution["affected"]:
+            if _affected_key(entry) not in known:
+                known.add(_affected_key(entry))
+                affected.append(entry)
+    data["aliases"] = sorted(ids - {advisory.record_id})
+    data["affected"] = affected
+    return data
 
 
 def _apply(advisory: ImportedAdvisory, record: OsvRecord, now: datetime) -> None:
-    """Bring `record` into `advisory`: its own newer version replaces the content; another
-    database's record for the same vulnerability adds its ids and affected packages."""
+    """Bring `record` into `advisory`: a newer version of its first record replaces that record;
+    another database's record for the same vulnerability is kept as a contribution, so that
+    either can be updated without losing what the other brought."""
     if record.id == advisory.record_id:
-        extra = set(advisory.record.get("aliases") or []) - set(record.data.get("aliases") or [])
-        merged_ids = {i for i in extra if i in advisory.sources}
-        data = dict(record.data)
-        if merged_ids:
-            data["aliases"] = sorted(set(data.get("aliases") or []) | merged_ids)
-        advisory.record = data
+        advisory.record = record.data
         advisory.summary = record.data.get("summary")
         advisory.modified, advisory.published = record.modified, record.published
         advisory.withdrawn = record.withdrawn
     else:
-        data = dict(advisory.record)
-        data["aliases"] = _merged_aliases(advisory, record.ids)
-        known = {_affected_key(a) for a in data.get("affected") or []}
-        data["affected"] = [
-            *(data.get("affected") or []),
-            *(a for a in record.data.get("affected") or [] if _affected_key(a) not in known),
-        ]
-        advisory.record = data
+        advisory.contributions = {**advisory.contributions,
+                                  record.id: _contribution(record.data)}  # fmt: skip
         advisory.modified = max(advisory.modified, record.modified)
     advisory.sources = {**advisory.sources, record.id: record.data["modified"]}
     advisory.updated_at = now
@@ -215,16 +229,11 @@ def _absorb(
 ) -> None:
     """Merge `other` into `advisory`: a record has shown they are the same vulnerability."""
     session = ctx.session
-    data = dict(advisory.record)
-    data["aliases"] = _merged_aliases(
-        advisory, [other.record_id, *(other.record.get("aliases") or [])]
-    )
-    known = {_affected_key(a) for a in data.get("affected") or []}
-    data["affected"] = [
-        *(data.get("affected") or []),
-        *(a for a in other.record.get("affected") or [] if _affected_key(a) not in known),
-    ]
-    advisory.record = data
+    advisory.contributions = {
+        **other.contributions,
+        other.record_id: _contribution(other.record),
+        **advisory.contributions,
+    }
     advisory.sources = {**other.sources, **advisory.sources}
     _sync_columns(advisory)
     for alias, owner in list(by_alias.items()):
@@ -256,7 +265,7 @@ def cvss_vector(record: dict[str, Any]) -> str | None:
 
 
 def _sync_columns(advisory: ImportedAdvisory) -> None:
-    advisory.aliases = list(advisory.record.get("aliases") or [])
+    advisory.aliases = list(merged_record(advisory).get("aliases") or [])
     advisory.cvss_vector = cvss_vector(advisory.record)
 
 
@@ -266,7 +275,7 @@ def _affected_key(affected: dict[str, Any]) -> str:
 
 
 def _package_rows(advisory: ImportedAdvisory) -> Iterator[dict[str, Any]]:
-    for affected in advisory.record.get("affected") or []:
+    for affected in merged_record(advisory).get("affected") or []:
         package = affected.get("package")
         if not package:
             continue
@@ -304,7 +313,7 @@ def export(ctx: Context, ref: str, fmt: ExportFormat, *, cve: str | None = None)
     if not ref.upper().startswith("PDXA-"):
         imported = _imported(ctx, ref)
         _require_applicable(ref, fmt, [ExportFormat.OSV])
-        return ExportOut(id=imported.record_id, format=fmt, content=imported.record)
+        return ExportOut(id=imported.record_id, format=fmt, content=merged_record(imported))
     advisory = visible_advisory(ctx, ref)
     published = next(
         (r for r in _published_revisions(ctx, advisory.id)

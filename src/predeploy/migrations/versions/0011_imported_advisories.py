@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("published", predeploy.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("withdrawn", predeploy.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("record", sa.JSON(), nullable=False),
+        sa.Column("contributions", sa.JSON(), nullable=False),
         sa.Column("sources", sa.JSON(), nullable=False),
         sa.Column("imported_by", sa.String(length=36), nullable=True),
         sa.Column("created_at", predeploy.db.UTCDateTime(timezone=True), nullable=False),
