@@ -465,7 +465,7 @@ class Client:
 
     def export_advisory(self, advisory: str, fmt: str, cve: str | None = None) -> dict[str, Any]:
         """An advisory (ours by PDXA number, an imported one by any id) in `fmt` (osv, cve5,
-        csaf, csaf_vex;
+        csaf, csaf_vex, stix;
         `cve` picks one CVE's record)."""
         path = self._advisory_path(advisory, "export")
         params = {"format": fmt, **({"cve": cve} if cve else {})}

@@ -74,7 +74,7 @@ def import_advisories(
 
 def export_advisory(
     advisory: Annotated[str, typer.Argument(help="PDXA number, or an imported id or alias.")],
-    format: Annotated[str, typer.Option(help="osv, cve5, csaf or csaf_vex.")] = "osv",
+    format: Annotated[str, typer.Option(help="osv, cve5, csaf, csaf_vex or stix.")] = "osv",
     cve: Annotated[str | None, typer.Option(help="For cve5: which CVE's record.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write ID.FORMAT.json into this folder.")] = None,
     server: ServerOption = None,

@@ -17,6 +17,8 @@ class ExportFormat(enum.StrEnum):
     """CSAF 2.0 `csaf_security_advisory`."""
     CSAF_VEX = "csaf_vex"
     """CSAF 2.0 `csaf_vex`: the vendors' statuses."""
+    STIX = "stix"
+    """A STIX 2.1 bundle."""
 
 
 class ExportOut(BaseModel):

@@ -38,6 +38,7 @@ from ._csaf_checks import mandatory_problems
 from ._cve5 import cve_affected, cve_ids, cve_record
 from ._osv import Item, OsvRecord, Rejection, timestamp
 from ._osv_export import UNREGISTERED_PREFIX, advisory_to_osv, osv_affected
+from ._stix import advisory_to_stix
 from .models import AdvisoryAlias, AffectedPackage, ImportedAdvisory
 from .schemas import ExportFormat, ExportOut, ImportOut, RejectionOut
 
@@ -329,6 +330,10 @@ def export(ctx: Context, ref: str, fmt: ExportFormat, *, cve: str | None = None)
         return ExportOut(id=document.id, format=fmt, content=content)
     if fmt in (ExportFormat.CSAF, ExportFormat.CSAF_VEX):
         return ExportOut(id=document.id, format=fmt, content=_csaf(ctx, advisory.id, document, fmt))
+    if fmt is ExportFormat.STIX:
+        bundle = advisory_to_stix(document, published=advisory.published_at,
+                                  modified=published.published_at, agency_name=_agency_name(ctx))  # fmt: skip
+        return ExportOut(id=document.id, format=fmt, content=bundle)
     cve_id = _chosen_cve(document, cve)
     if not document.references:
         raise InvalidInput(
@@ -354,12 +359,10 @@ def _csaf(
         for r in rows
         if r.published_at is not None
     ]  # fmt: skip
-    agency_id = _agency_org(ctx.session)
-    agency = ctx.session.get(Organization, agency_id) if agency_id else None
     content = advisory_to_csaf(
         document,
         vex=fmt is ExportFormat.CSAF_VEX,
-        publisher_name=agency.name if agency else "predeploy",
+        publisher_name=_agency_name(ctx),
         publisher_namespace=ctx.settings.public_url,
         revisions=revisions,
     )
@@ -368,6 +371,12 @@ def _csaf(
         raise Conflict(f"the CSAF document of {document.id} would fail CSAF's mandatory test "
                        f"{problems[0]}", field="format")  # fmt: skip
     return content
+
+
+def _agency_name(ctx: Context) -> str:
+    agency_id = _agency_org(ctx.session)
+    agency = ctx.session.get(Organization, agency_id) if agency_id else None
+    return agency.name if agency else "predeploy"
 
 
 def _chosen_cve(document: AdvisoryDocument, cve: str | None) -> str:
@@ -409,7 +418,9 @@ def _published_revisions(ctx: Context, advisory_id: str) -> list[AdvisoryRevisio
 
 
 def _formats_for(document: AdvisoryDocument) -> list[ExportFormat]:
-    formats = [ExportFormat.CSAF, ExportFormat.CSAF_VEX] if document.affected else []
+    formats = [ExportFormat.STIX]
+    if document.affected:
+        formats += [ExportFormat.CSAF, ExportFormat.CSAF_VEX]
     if osv_affected(document.affected):
         formats.append(ExportFormat.OSV)
     if cve_affected(document.affected) and cve_ids(document):
@@ -424,6 +435,7 @@ def _require_applicable(ref: str, fmt: ExportFormat, applicable: list[ExportForm
     reason = {
         ExportFormat.OSV: "OSV describes open-source packages, and this advisory names none "
         "by a purl of an OSV ecosystem (an AI model or a CPE-named product is not one)",
+        ExportFormat.STIX: "",
         ExportFormat.CSAF: "it names no affected product",
         ExportFormat.CSAF_VEX: "it names no affected product",
         ExportFormat.CVE5: "a CVE record is for software named by a purl or CPE, with a CVE id "
