@@ -10,7 +10,7 @@ ships its `all.zip` files.
 
 Measured on a fresh database each, one after the other:
 
-- **predeploy**: `interop.service.import_osv` over `_osv.read_path` (the folder, then the zip),
+- **predeploy**: `interop.service.import_records` over `_osv.read_path` (the folder, then the zip),
   in one unit of work, as one API import runs: schema checks, alias merging, affected packages.
 - **raw**: the same files read with the same parsers (YAML's base loader; `json`), and the same
   rows (one advisory per record, its ids, its affected packages) bulk-inserted with SQLAlchemy
@@ -49,7 +49,7 @@ from predeploy.db import new_id
 from predeploy.defense._versions import normalise_name, version_index
 from predeploy.interop import _osv
 from predeploy.interop.models import AdvisoryAlias, AffectedPackage, ImportedAdvisory
-from predeploy.interop.service import cvss_vector, import_osv
+from predeploy.interop.service import cvss_vector, import_records
 from predeploy.migrate import upgrade
 from predeploy.runtime import Runtime
 
@@ -87,7 +87,7 @@ def sources(folder: Path | None, bundle: Path) -> list[Path]:
 def predeploy_import(runtime: Runtime, paths: list[Path]) -> tuple[int, dict[str, int]]:
     items = (item for path in paths for item in _osv.read_path(path))
     with runtime.unit(Actor.system("bench")) as ctx:
-        summary = import_osv(ctx, items)
+        summary = import_records(ctx, items)
     counts = {
         "imported": summary.imported,
         "updated": summary.updated,

@@ -451,14 +451,15 @@ class Client:
         return result
 
     def import_advisories(
-        self, content: bytes, media_type: str, filename: str, tlp: str = "CLEAR"
+        self, content: bytes, media_type: str, filename: str, tlp: str = "CLEAR", fmt: str = "osv"
     ) -> dict[str, Any]:
-        """Import OSV records: a JSON or YAML record file, or a zip bundle of them (analysts)."""
+        """Import advisories (analysts): OSV records (a JSON or YAML record file) or CSAF 2.0
+        documents (JSON), or a zip bundle of them."""
         result: dict[str, Any] = self.request(
             "POST",
             "/clearinghouse/advisories/import",
             content=content,
-            params={"format": "osv", "tlp": tlp, "filename": filename},
+            params={"format": fmt, "tlp": tlp, "filename": filename},
             headers={"Content-Type": media_type},
         )
         return result

@@ -20,7 +20,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -64,6 +64,8 @@ class OsvRecord:
     withdrawn: datetime | None
     warnings: tuple[Rejection, ...] = ()
     """What was normalised, as (file, field, message)."""
+    source_format: str = "osv"
+    """The format it was read from: `osv`, or `csaf` turned into the OSV shape."""
 
     @property
     def id(self) -> str:
@@ -110,7 +112,7 @@ def timestamp(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def check(file: str, data: object) -> Item:
+def check(file: str, data: object, *, source_format: str = "osv") -> Item:
     """`data` as a record if it is a valid OSV record, else why not."""
     if not isinstance(data, dict):
         return Rejection(file, None, "an OSV record is a JSON object")
@@ -131,6 +133,7 @@ def check(file: str, data: object) -> Item:
             published=timestamp(data["published"]) if data.get("published") else None,
             withdrawn=timestamp(data["withdrawn"]) if data.get("withdrawn") else None,
             warnings=warnings,
+            source_format=source_format,
         )
     except ValueError as exc:
         return Rejection(file, "modified", f"not an RFC 3339 timestamp: {exc}")
@@ -234,7 +237,11 @@ def parse(file: str, content: bytes) -> Iterator[Item]:
         yield check(file, item)
 
 
-def read_zip(name: str, content: bytes) -> Iterator[Item]:
+Parser = Callable[[str, bytes], Iterator[Item]]
+"""Reads the records in one file's bytes (`parse`, or a CSAF reader)."""
+
+
+def read_zip(name: str, content: bytes, parse_file: Parser = parse) -> Iterator[Item]:
     """The records in a zip bundle's record files (other members are skipped)."""
     try:
         bundle = zipfile.ZipFile(io.BytesIO(content))
@@ -253,21 +260,21 @@ def read_zip(name: str, content: bytes) -> Iterator[Item]:
         # A member's header may understate its size: read at most one byte past the limit.
         with bundle.open(member) as stream:
             content = stream.read(MAX_RECORD_BYTES + 1)
-        yield from parse(where, content)
+        yield from parse_file(where, content)
 
 
-def read_path(path: Path) -> Iterator[Item]:
+def read_path(path: Path, parse_file: Parser = parse) -> Iterator[Item]:
     """The records under `path`: a record file, a zip bundle, or a folder of either."""
     if path.is_dir():
         for child in sorted(p for p in path.rglob("*") if p.is_file()):
             if child.suffix.lower() in (*RECORD_SUFFIXES, ".zip"):
-                yield from read_path(child)
+                yield from read_path(child, parse_file)
         return
     if path.suffix.lower() != ".zip" and path.stat().st_size > MAX_RECORD_BYTES:
         yield Rejection(str(path), None, f"larger than {MAX_RECORD_BYTES // (1024 * 1024)} MiB")
         return
     content = path.read_bytes()
     if path.suffix.lower() == ".zip":
-        yield from read_zip(str(path), content)
+        yield from read_zip(str(path), content, parse_file)
     else:
-        yield from parse(str(path), content)
+        yield from parse_file(str(path), content)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
@@ -9,8 +10,8 @@ from fastapi import APIRouter, Header, Query
 from ..clearinghouse.models import Tlp
 from ..errors import InvalidInput
 from ..web_deps import CurrentContext, PublicContext, RawBody, call
-from . import _osv, service
-from .schemas import ExportFormat, ExportOut, ImportOut
+from . import _csaf_import, _osv, service
+from .schemas import ExportFormat, ExportOut, ImportFormat, ImportOut
 
 router = APIRouter(prefix="/api/v1/clearinghouse", tags=["clearinghouse interop"])
 
@@ -22,6 +23,7 @@ IMPORT_MEDIA_TYPES = {
     "text/yaml": ".yaml",
     "application/zip": ".zip",
 }
+CSAF_MEDIA_TYPES = {"application/json": ".json", "application/zip": ".zip"}
 
 
 @router.post(
@@ -34,24 +36,29 @@ def import_advisories(
     ctx: CurrentContext,
     body: RawBody,
     content_type: Annotated[str, Header()],
-    format: Annotated[str, Query(pattern="^osv$")] = "osv",
+    format: ImportFormat = ImportFormat.OSV,
     tlp: Tlp = Tlp.CLEAR,
     filename: Annotated[str, Query(max_length=255)] = "upload",
 ) -> ImportOut:
-    """Import OSV records (agency analysts and admins): one record or a list as JSON, a YAML
-    record, or a zip bundle of record files (like OSV's `all.zip`). Labelled CLEAR (public) or
-    GREEN. Bad records are listed by file and field; the others import."""
+    """Import advisories (agency analysts and admins), labelled CLEAR (public) or GREEN.
+    `format=osv`: one record or a list as JSON, a YAML record, or a zip bundle of record files
+    (like OSV's `all.zip`). `format=csaf`: a CSAF 2.0 document as JSON, or a zip of them. Bad
+    records are listed by file and field; the others import."""
     media_type = content_type.split(";", 1)[0].strip().lower()
-    suffix = IMPORT_MEDIA_TYPES.get(media_type)
+    accepted = IMPORT_MEDIA_TYPES if format is ImportFormat.OSV else CSAF_MEDIA_TYPES
+    suffix = accepted.get(media_type)
     if suffix is None:
         raise InvalidInput(
             f"Content-Type {media_type or '(none)'} is not one of "
-            f"{', '.join(sorted(IMPORT_MEDIA_TYPES))}",
+            f"{', '.join(sorted(accepted))} (for format={format.value})",
             field="Content-Type",
         )
     name = filename if filename.lower().endswith(suffix) else f"{filename}{suffix}"
-    items = _osv.read_zip(name, body) if suffix == ".zip" else _osv.parse(name, body)
-    return service.import_osv(ctx, items, tlp=tlp)
+    parse_file = (
+        _osv.parse if format is ImportFormat.OSV else partial(_csaf_import.parse, label=tlp)
+    )
+    items = _osv.read_zip(name, body, parse_file) if suffix == ".zip" else parse_file(name, body)
+    return service.import_records(ctx, items, tlp=tlp, source_format=format.value)
 
 
 @router.get("/advisories/{advisory_id}/export")

@@ -26,19 +26,23 @@ _MEDIA_TYPES = {".json": "application/json", ".yaml": "application/yaml",
                 ".yml": "application/yaml", ".zip": "application/zip"}  # fmt: skip
 
 
-def _upload(path: Path) -> tuple[bytes, str, str]:
+_SUFFIXES = {"osv": RECORD_SUFFIXES, "csaf": (".json",)}
+
+
+def _upload(path: Path, fmt: str) -> tuple[bytes, str, str]:
     """What to send for `path`: a record file or zip as it is, a folder as a zip of its record
     files (with their paths, so that rejections name them)."""
+    suffixes = _SUFFIXES[fmt]
     if path.is_dir():
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                if child.suffix.lower() in RECORD_SUFFIXES:
+                if child.suffix.lower() in suffixes:
                     bundle.write(child, child.relative_to(path).as_posix())
         return buffer.getvalue(), "application/zip", path.name or "folder"
     media_type = _MEDIA_TYPES.get(path.suffix.lower())
-    if media_type is None:
-        fail(f"{path}: give a .json, .yaml, .yml or .zip file, or a folder", field="path")
+    if media_type is None or path.suffix.lower() not in (*suffixes, ".zip"):
+        fail(f"{path}: give a {', '.join(suffixes)} or .zip file, or a folder", field="path")
     try:
         return path.read_bytes(), media_type, path.name
     except OSError as exc:
@@ -47,7 +51,7 @@ def _upload(path: Path) -> tuple[bytes, str, str]:
 
 def import_advisories(
     path: Annotated[Path, typer.Argument(help="A record file (JSON/YAML), a zip, or a folder.")],
-    format: Annotated[str, typer.Option(help="The records' format.")] = "osv",
+    format: Annotated[str, typer.Option(help="The records' format: osv or csaf.")] = "osv",
     tlp: Annotated[str, typer.Option(help="CLEAR (public) or GREEN (the community).")] = "CLEAR",
     server: ServerOption = None,
     token: TokenOption = None,
@@ -55,13 +59,13 @@ def import_advisories(
     """Import advisories (agency analysts): prints how many records were imported, updated,
     unchanged and rejected, and each rejection with its file and field; exits 1 if any was
     rejected."""
-    if format != "osv":
-        fail(f"format {format} cannot be imported yet: osv can", field="format")
+    if format not in _SUFFIXES:
+        fail(f"format {format} cannot be imported: osv and csaf can", field="format")
     if not path.exists():
         fail(f"{path} does not exist", field="path")
-    content, media_type, name = _upload(path)
+    content, media_type, name = _upload(path, format)
     with reported_errors(), remote_client(server, token) as client:
-        summary = client.import_advisories(content, media_type, name, tlp)
+        summary = client.import_advisories(content, media_type, name, tlp, format)
     counts = ", ".join(f"{summary[k]} {k}" for k in ("imported", "updated", "unchanged"))
     console.print(f"{counts}, {len(summary['rejected'])} rejected", highlight=False)
     for rejection in summary["rejected"]:

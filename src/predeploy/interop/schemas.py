@@ -8,6 +8,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
+class ImportFormat(enum.StrEnum):
+    """The formats advisories can be imported from."""
+
+    OSV = "osv"
+    CSAF = "csaf"
+    """CSAF 2.0 documents, read into the OSV shape (`interop._csaf_import`)."""
+
+
 class ExportFormat(enum.StrEnum):
     """The formats an advisory can be exported in (where they apply to it)."""
 

@@ -1,6 +1,6 @@
 """Rules for importing advisories from other databases and exporting ours and theirs.
 
-**Import** (OSV): records that share an id or an alias are one advisory (a PYSEC record and the
+**Import** (OSV, and CSAF read into the OSV shape by `_csaf_import`): records that share an id or an alias are one advisory (a PYSEC record and the
 GHSA record for the same CVE merge; a record that links two advisories merges them). Importing
 a record again changes nothing unless its `modified` is newer; a newer one replaces the content
 it brought. Bad records are reported by file and field while the good ones import; the whole
@@ -62,8 +62,11 @@ def _batches(items: Iterable[Item]) -> Iterator[list[Item]]:
         yield batch
 
 
-def import_osv(ctx: Context, items: Iterable[Item], *, tlp: Tlp = Tlp.CLEAR) -> ImportOut:
-    """Import OSV records (agency analysts and admins), labelled CLEAR (public) or GREEN."""
+def import_records(
+    ctx: Context, items: Iterable[Item], *, tlp: Tlp = Tlp.CLEAR, source_format: str = "osv"
+) -> ImportOut:
+    """Import records read from OSV or CSAF files (agency analysts and admins), labelled CLEAR
+    (public) or GREEN."""
     _require_analyst(ctx.actor, "import advisories")
     if tlp not in IMPORT_LABELS:
         raise InvalidInput(
@@ -88,12 +91,12 @@ def import_osv(ctx: Context, items: Iterable[Item], *, tlp: Tlp = Tlp.CLEAR) -> 
         normalised=[_out(r) for r in counts.normalised],
     )
     change = summary.model_dump(exclude={"rejected", "normalised"}) | {
-        "format": "osv",
+        "format": source_format,
         "tlp": tlp.value,
         "rejected": len(counts.rejected),
         "normalised": len(counts.normalised),
     }
-    audit(ctx, "advisories.imported", "imported_advisory", "osv", change,
+    audit(ctx, "advisories.imported", "imported_advisory", source_format, change,
           org_id=_agency_org(ctx.session), detail=change)  # fmt: skip
     return summary
 
@@ -122,7 +125,7 @@ def _import_batch(ctx: Context, records: list[OsvRecord], tlp: Tlp, counts: _Cou
             advisory = ImportedAdvisory(
                 id=new_id(),
                 record_id=record.id,
-                source_format="osv",
+                source_format=record.source_format,
                 tlp=tlp.value,
                 summary=record.data.get("summary"),
                 aliases=list(record.data.get("aliases") or []),
