@@ -464,10 +464,17 @@ class Client:
         )
         return result
 
+    def export_advisories(self, fmt: str) -> bytes:
+        """Every published advisory you may see in `fmt`, where it applies, as a zip bundle
+        (one `ID.FMT.json` each, and `index.json`)."""
+        response = self._http.get("/clearinghouse/exports", params={"format": fmt})
+        if response.is_error:
+            _raise_api_error(response)
+        return response.content
+
     def export_advisory(self, advisory: str, fmt: str, cve: str | None = None) -> dict[str, Any]:
         """An advisory (ours by PDXA number, an imported one by any id) in `fmt` (osv, cve5,
-        csaf, csaf_vex, stix;
-        `cve` picks one CVE's record)."""
+        csaf, csaf_vex, stix, avid; `cve` picks one CVE's record)."""
         path = self._advisory_path(advisory, "export")
         params = {"format": fmt, **({"cve": cve} if cve else {})}
         result: dict[str, Any] = self.request("GET", path, params=params)

@@ -75,7 +75,7 @@ def test_cve5_does_not_apply_to_an_ai_model_advisory(community: Community) -> No
     assert refused.status_code == 422
     message = refused.json()["error"]["message"]
     assert message.startswith("cve5 does not apply")
-    assert message.endswith("formats that apply: stix, csaf, csaf_vex")
+    assert message.endswith("formats that apply: stix, csaf, csaf_vex, avid")
 
 
 def test_a_cve_record_needs_a_reference(community: Community) -> None:

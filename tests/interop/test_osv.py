@@ -199,7 +199,8 @@ def test_green_imports_reach_the_community_only(community: Community) -> None:
         assert community.get(caller, path).status_code == 404
 
 
-def test_export_refuses_a_format_that_does_not_apply(community: Community) -> None:
+def publish_software_and_model(community: Community) -> tuple[str, str]:
+    """Publish an advisory about a PyPI package and one about an AI model; their numbers."""
     from tests.clearinghouse.conftest import AI_MODEL_VULN, SOFTWARE_VULN, body
     from tests.clearinghouse.test_advisories import (
         EMBARGO_END,  # fmt: skip
@@ -221,6 +222,11 @@ def test_export_refuses_a_format_that_does_not_apply(community: Community) -> No
         published = community.post(second, f"{ADVISORIES}/{draft['number']}/publish",
                                    {"sha256": draft["draft"]["sha256"]})  # fmt: skip
         assert published.status_code == 200, published.text
+    return numbers[0], numbers[1]
+
+
+def test_export_refuses_a_format_that_does_not_apply(community: Community) -> None:
+    numbers = publish_software_and_model(community)
     osv = exported(community, numbers[0])
     assert list(osv_validator().iter_errors(osv)) == []
     assert osv["affected"][0]["package"] == {"ecosystem": "PyPI", "name": "libexample",

@@ -78,6 +78,17 @@ def visible_advisory(ctx: Context, ref: str, *, lock: bool = False) -> Advisory:
     return advisory
 
 
+def published_advisories(ctx: Context) -> list[Advisory]:
+    """Every published advisory the caller may see, by number."""
+    query = _visible(ctx).where(Advisory.published_at.is_not(None)).order_by(Advisory.number)
+    return list(ctx.session.scalars(query))
+
+
+def published_revisions(session: Session, advisory_id: str) -> list[AdvisoryRevision]:
+    """An advisory's published revisions, oldest first."""
+    return [r for r in _revisions(session, advisory_id) if r.published_at is not None]
+
+
 def _revision_out(row: AdvisoryRevision, *, agency: bool) -> AdvisoryRevisionOut:
     return AdvisoryRevisionOut(
         number=row.number,

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import zipfile
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Response
 
 from ..clearinghouse.models import Tlp
 from ..errors import InvalidInput
-from ..web_deps import CurrentContext, PublicContext, RawBody, call
+from ..web_deps import CurrentContext, PublicContext, RawBody, call, download
 from . import _csaf_import, _osv, service
-from .schemas import ExportFormat, ExportOut, ImportFormat, ImportOut
+from .schemas import BulkExportOut, ExportFormat, ExportOut, ImportFormat, ImportOut
 
 router = APIRouter(prefix="/api/v1/clearinghouse", tags=["clearinghouse interop"])
 
@@ -59,6 +63,39 @@ def import_advisories(
     )
     items = _osv.read_zip(name, body, parse_file) if suffix == ".zip" else parse_file(name, body)
     return service.import_records(ctx, items, tlp=tlp, source_format=format.value)
+
+
+@router.get(
+    "/exports",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}, "description": "A zip bundle."}},
+)
+async def export_advisories(
+    ctx: PublicContext, format: ExportFormat = ExportFormat.OSV
+) -> Response:
+    """Every published advisory you may see, in `format` where it applies, as a zip: one
+    `ID.FORMAT.json` file each (a CVE record per CVE) and `index.json` listing what was exported
+    and what was left out and why. Public advisories need no token."""
+    bundle = await call(service.export_all, ctx, format)
+    content = export_zip(bundle)
+    name = f"predeploy-advisories.{format.value}.zip"
+    return download(content, "application/zip", name, hashlib.sha256(content).hexdigest())
+
+
+def export_zip(bundle: BulkExportOut) -> bytes:
+    """A bulk export as a zip bundle (see `export_advisories`)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for item in bundle.exported:
+            text = json.dumps(item.content, indent=2, ensure_ascii=False) + "\n"
+            archive.writestr(f"{item.id}.{bundle.format.value}.json", text)
+        index = {
+            "format": bundle.format.value,
+            "exported": [item.id for item in bundle.exported],
+            "skipped": [s.model_dump() for s in bundle.skipped],
+        }
+        archive.writestr("index.json", json.dumps(index, indent=2) + "\n")
+    return buffer.getvalue()
 
 
 @router.get("/advisories/{advisory_id}/export")

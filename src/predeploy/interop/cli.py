@@ -77,14 +77,30 @@ def import_advisories(
 
 
 def export_advisory(
-    advisory: Annotated[str, typer.Argument(help="PDXA number, or an imported id or alias.")],
-    format: Annotated[str, typer.Option(help="osv, cve5, csaf, csaf_vex or stix.")] = "osv",
+    advisory: Annotated[
+        str | None, typer.Argument(help="PDXA number, or an imported id or alias.")
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every published advisory you may see (needs --out).")
+    ] = False,
+    format: Annotated[str, typer.Option(help="osv, cve5, csaf, csaf_vex, stix or avid.")] = "osv",
     cve: Annotated[str | None, typer.Option(help="For cve5: which CVE's record.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write ID.FORMAT.json into this folder.")] = None,
     server: ServerOption = None,
     token: TokenOption = None,
 ) -> None:
-    """Export an advisory in a format that applies to it (public ones need no token)."""
+    """Export an advisory, or with --all every published one you may see, in a format that
+    applies to it (public ones need no token)."""
+    if all_ == (advisory is not None):
+        fail("give an advisory id or --all, not both", field="advisory")
+    if all_:
+        if out is None:
+            fail("--all writes one file per advisory: give a folder with --out", field="out")
+        with reported_errors(), remote_client(server, token, public=True) as client:
+            bundle = client.export_advisories(format)
+        _write_bundle(bundle, out)
+        return
+    assert advisory is not None
     with reported_errors(), remote_client(server, token, public=True) as client:
         exported = client.export_advisory(advisory, format, cve)
     text = json.dumps(exported["content"], indent=2, ensure_ascii=False) + "\n"
@@ -95,3 +111,17 @@ def export_advisory(
     target = out / f"{exported['id']}.{format}.json"
     target.write_text(text)
     console.print(f"wrote {target}", highlight=False)
+
+
+def _write_bundle(bundle: bytes, out: Path) -> None:
+    """Each file of a bulk export into `out` (by its base name only), and what was left out."""
+    out.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
+        index = json.loads(archive.read("index.json"))
+        for name in archive.namelist():
+            if name != "index.json":
+                (out / Path(name).name).write_bytes(archive.read(name))
+    console.print(f"wrote {len(index['exported'])} files to {out}", highlight=False)
+    for skipped in index["skipped"]:
+        err_console.print(f"skipped {skipped['id']}: {skipped['reason']}",
+                          highlight=False, markup=False)  # fmt: skip

@@ -27,12 +27,27 @@ class ExportFormat(enum.StrEnum):
     """CSAF 2.0 `csaf_vex`: the vendors' statuses."""
     STIX = "stix"
     """A STIX 2.1 bundle."""
+    AVID = "avid"
+    """An AVID report (AI-model vulnerabilities)."""
 
 
 class ExportOut(BaseModel):
     id: str
     format: ExportFormat
     content: dict[str, Any] = Field(description="The document, in the format's own JSON.")
+
+
+class SkippedExportOut(BaseModel):
+    id: str
+    reason: str
+
+
+class BulkExportOut(BaseModel):
+    """Every published advisory the caller may see, in one format where it applies."""
+
+    format: ExportFormat
+    exported: list[ExportOut]
+    skipped: list[SkippedExportOut] = Field(description="Advisories the format does not apply to.")
 
 
 class RejectionOut(BaseModel):

@@ -25,14 +25,19 @@ from sqlalchemy import delete, insert, select, update
 from ..accounts.models import Organization
 from ..audit.service import record as audit
 from ..clearinghouse._visibility import imported_audience
-from ..clearinghouse.advisories import visible_advisory
-from ..clearinghouse.models import AdvisoryRevision, Tlp
+from ..clearinghouse.advisories import (
+    published_advisories,
+    published_revisions,
+    visible_advisory,
+)
+from ..clearinghouse.models import Advisory, AdvisoryRevision, Tlp
 from ..clearinghouse.schemas import AdvisoryDocument
 from ..clearinghouse.service import _agency_org, _require_analyst
 from ..db import new_id
 from ..defense._versions import normalise_name, version_index
 from ..errors import Conflict, InvalidInput, NotFound
 from ..runtime import Context
+from ._avid import advisory_to_avid, avid_applies
 from ._csaf import Revision, advisory_to_csaf
 from ._csaf_checks import mandatory_problems
 from ._cve5 import cve_affected, cve_ids, cve_record
@@ -40,7 +45,14 @@ from ._osv import Item, OsvRecord, Rejection, timestamp
 from ._osv_export import UNREGISTERED_PREFIX, advisory_to_osv, osv_affected
 from ._stix import advisory_to_stix
 from .models import AdvisoryAlias, AffectedPackage, ImportedAdvisory
-from .schemas import ExportFormat, ExportOut, ImportOut, RejectionOut
+from .schemas import (
+    BulkExportOut,
+    ExportFormat,
+    ExportOut,
+    ImportOut,
+    RejectionOut,
+    SkippedExportOut,
+)
 
 BATCH = 500
 """Records checked and written together (one alias lookup per batch)."""
@@ -318,48 +330,93 @@ def export(ctx: Context, ref: str, fmt: ExportFormat, *, cve: str | None = None)
         imported = _imported(ctx, ref)
         _require_applicable(ref, fmt, [ExportFormat.OSV])
         return ExportOut(id=imported.record_id, format=fmt, content=merged_record(imported))
-    advisory = visible_advisory(ctx, ref)
-    published = next(
-        (r for r in _published_revisions(ctx, advisory.id)
-         if r.number == advisory.published_revision),
-        None,
-    )  # fmt: skip
-    if published is None or published.published_at is None or advisory.published_at is None:
-        raise NotFound(f"advisory {ref} has no published revision to export")
-    document = AdvisoryDocument.model_validate(published.content)
-    _require_applicable(ref, fmt, _formats_for(document))
+    published = _Published.of(ctx, visible_advisory(ctx, ref))
+    _require_applicable(ref, fmt, formats_for(published.document))
+    if fmt is ExportFormat.CVE5:
+        return _cve_record(ctx, published, _chosen_cve(published.document, cve))
+    return _export(ctx, published, fmt)
+
+
+def export_all(ctx: Context, fmt: ExportFormat) -> BulkExportOut:
+    """Every published advisory of ours the caller may see, in `fmt` where it applies (a CVE
+    record per CVE), and the others with the reason they were left out."""
+    exported: list[ExportOut] = []
+    skipped: list[SkippedExportOut] = []
+    for advisory in published_advisories(ctx):
+        published = _Published.of(ctx, advisory)
+        document = published.document
+        if fmt not in formats_for(document):
+            reason = f"{fmt.value} does not apply: {_NOT_APPLICABLE[fmt]}"
+            skipped.append(SkippedExportOut(id=document.id, reason=reason))
+            continue
+        try:
+            if fmt is ExportFormat.CVE5:
+                exported += [_cve_record(ctx, published, c) for c in cve_ids(document)]
+            else:
+                exported.append(_export(ctx, published, fmt))
+        except (InvalidInput, Conflict) as exc:
+            skipped.append(SkippedExportOut(id=document.id, reason=exc.message))
+    return BulkExportOut(format=fmt, exported=exported, skipped=skipped)
+
+
+@dataclass(frozen=True)
+class _Published:
+    """A published advisory's current revision, and the published revisions up to it."""
+
+    advisory: Advisory
+    document: AdvisoryDocument
+    revisions: list[AdvisoryRevision]
+    published_at: datetime
+    modified: datetime
+
+    @classmethod
+    def of(cls, ctx: Context, advisory: Advisory) -> _Published:
+        revisions = published_revisions(ctx.session, advisory.id)
+        current = next((r for r in revisions if r.number == advisory.published_revision), None)
+        if current is None or current.published_at is None or advisory.published_at is None:
+            raise NotFound(f"advisory {advisory.number} has no published revision to export")
+        return cls(
+            advisory=advisory,
+            document=AdvisoryDocument.model_validate(current.content),
+            revisions=[r for r in revisions if r.number <= current.number],
+            published_at=advisory.published_at,
+            modified=current.published_at,
+        )
+
+
+def _export(ctx: Context, published: _Published, fmt: ExportFormat) -> ExportOut:
+    document = published.document
     if fmt is ExportFormat.OSV:
-        content = advisory_to_osv(document, advisory.published_at, published.published_at)
-        return ExportOut(id=document.id, format=fmt, content=content)
-    if fmt in (ExportFormat.CSAF, ExportFormat.CSAF_VEX):
-        return ExportOut(id=document.id, format=fmt, content=_csaf(ctx, advisory.id, document, fmt))
-    if fmt is ExportFormat.STIX:
-        bundle = advisory_to_stix(document, published=advisory.published_at,
-                                  modified=published.published_at, agency_name=_agency_name(ctx))  # fmt: skip
-        return ExportOut(id=document.id, format=fmt, content=bundle)
-    cve_id = _chosen_cve(document, cve)
+        content = advisory_to_osv(document, published.published_at, published.modified)
+    elif fmt in (ExportFormat.CSAF, ExportFormat.CSAF_VEX):
+        content = _csaf(ctx, published, fmt)
+    elif fmt is ExportFormat.STIX:
+        content = advisory_to_stix(document, published=published.published_at,
+                                   modified=published.modified, agency_name=_agency_name(ctx))  # fmt: skip
+    else:
+        content = advisory_to_avid(document, published.published_at)
+    return ExportOut(id=document.id, format=fmt, content=content)
+
+
+def _cve_record(ctx: Context, published: _Published, cve_id: str) -> ExportOut:
+    document = published.document
     if not document.references:
         raise InvalidInput(
             f"a CVE record needs at least one reference: add one to {document.id}",
             field="references",
         )
     org_id, short_name = _cna(ctx)
-    record = cve_record(document, cve_id, advisory.published_at, published.published_at,
+    record = cve_record(document, cve_id, published.published_at, published.modified,
                         org_id, short_name)  # fmt: skip
-    return ExportOut(id=cve_id, format=fmt, content=record)
+    return ExportOut(id=cve_id, format=ExportFormat.CVE5, content=record)
 
 
-def _csaf(
-    ctx: Context, advisory_id: str, document: AdvisoryDocument, fmt: ExportFormat
-) -> dict[str, Any]:
-    rows = sorted(
-        (r for r in _published_revisions(ctx, advisory_id) if r.number <= document.revision),
-        key=lambda r: r.number,
-    )
+def _csaf(ctx: Context, published: _Published, fmt: ExportFormat) -> dict[str, Any]:
+    document = published.document
     revisions = [
         Revision(r.number, r.published_at, "Initial release" if r.number == 1 else
                  f"Revision {r.number}")
-        for r in rows
+        for r in published.revisions
         if r.published_at is not None
     ]  # fmt: skip
     content = advisory_to_csaf(
@@ -376,9 +433,13 @@ def _csaf(
     return content
 
 
-def _agency_name(ctx: Context) -> str:
+def _agency(ctx: Context) -> Organization | None:
     agency_id = _agency_org(ctx.session)
-    agency = ctx.session.get(Organization, agency_id) if agency_id else None
+    return ctx.session.get(Organization, agency_id) if agency_id else None
+
+
+def _agency_name(ctx: Context) -> str:
+    agency = _agency(ctx)
     return agency.name if agency else "predeploy"
 
 
@@ -396,31 +457,19 @@ def _chosen_cve(document: AdvisoryDocument, cve: str | None) -> str:
 
 
 def _cna(ctx: Context) -> tuple[str, str]:
-    """The CNA's organisational UUID and short name: as configured, else the agency's."""
+    """The CNA's organisational UUID and short name: as configured, else the agency's (a CVE
+    record is only exported from a published advisory, so the agency exists)."""
     settings = ctx.settings
-    agency_id = _agency_org(ctx.session)
-    agency = ctx.session.get(Organization, agency_id) if agency_id else None
-    org_id = settings.cve_cna_org_id or (
-        agency.id if agency else "00000000-0000-4000-8000-000000000000"
-    )
-    name = settings.cve_cna_short_name or re.sub(
-        r"[^A-Za-z0-9_-]+", "-", agency.name if agency else "predeploy"
-    )
+    agency = _agency(ctx)
+    if agency is None:
+        raise Conflict("CVE records need the agency's org: bootstrap the agency first")
+    org_id = settings.cve_cna_org_id or agency.id
+    name = settings.cve_cna_short_name or re.sub(r"[^A-Za-z0-9_-]+", "-", agency.name)
     return org_id, name.strip("-")[:32] or "predeploy"
 
 
-def _published_revisions(ctx: Context, advisory_id: str) -> list[AdvisoryRevision]:
-    return list(
-        ctx.session.scalars(
-            select(AdvisoryRevision).where(
-                AdvisoryRevision.advisory_id == advisory_id,
-                AdvisoryRevision.published_at.is_not(None),
-            )
-        )
-    )
-
-
-def _formats_for(document: AdvisoryDocument) -> list[ExportFormat]:
+def formats_for(document: AdvisoryDocument) -> list[ExportFormat]:
+    """The formats that apply to a published advisory."""
     formats = [ExportFormat.STIX]
     if document.affected:
         formats += [ExportFormat.CSAF, ExportFormat.CSAF_VEX]
@@ -428,22 +477,28 @@ def _formats_for(document: AdvisoryDocument) -> list[ExportFormat]:
         formats.append(ExportFormat.OSV)
     if cve_affected(document.affected) and cve_ids(document):
         formats.append(ExportFormat.CVE5)
+    if avid_applies(document):
+        formats.append(ExportFormat.AVID)
     return formats
+
+
+_NOT_APPLICABLE = {
+    ExportFormat.OSV: "OSV describes open-source packages, and this advisory names none "
+    "by a purl of an OSV ecosystem (an AI model or a CPE-named product is not one)",
+    ExportFormat.STIX: "",
+    ExportFormat.CSAF: "it names no affected product",
+    ExportFormat.CSAF_VEX: "it names no affected product",
+    ExportFormat.CVE5: "a CVE record is for software named by a purl or CPE, with a CVE id "
+    "assigned to one of the case's vulnerabilities (CVEs are not for a model's statistical "
+    "behaviour)",
+    ExportFormat.AVID: "AVID reports are for AI-model vulnerabilities, and this advisory names "
+    "no AI model",
+}
 
 
 def _require_applicable(ref: str, fmt: ExportFormat, applicable: list[ExportFormat]) -> None:
     if fmt in applicable:
         return
     names = ", ".join(f.value for f in applicable) or "none yet"
-    reason = {
-        ExportFormat.OSV: "OSV describes open-source packages, and this advisory names none "
-        "by a purl of an OSV ecosystem (an AI model or a CPE-named product is not one)",
-        ExportFormat.STIX: "",
-        ExportFormat.CSAF: "it names no affected product",
-        ExportFormat.CSAF_VEX: "it names no affected product",
-        ExportFormat.CVE5: "a CVE record is for software named by a purl or CPE, with a CVE id "
-        "assigned to one of the case's vulnerabilities (CVEs are not for a model's statistical "
-        "behaviour)",
-    }[fmt]
-    raise InvalidInput(f"{fmt.value} does not apply to {ref}: {reason}; formats that apply: "
-                       f"{names}", field="format")  # fmt: skip
+    raise InvalidInput(f"{fmt.value} does not apply to {ref}: {_NOT_APPLICABLE[fmt]}; formats "
+                       f"that apply: {names}", field="format")  # fmt: skip
