@@ -11,7 +11,7 @@ from typing import Any
 from tests.clearinghouse.conftest import Community, Run
 from tests.clearinghouse.conftest import community as community
 from tests.clearinghouse.conftest import run as run
-from tests.conftest import Caller
+from tests.conftest import START, Caller
 
 CHECK = "/api/v1/check"
 IMPORT = "/api/v1/clearinghouse/advisories/import"
@@ -155,3 +155,29 @@ def test_the_cli_prints_a_table_json_or_sarif_and_exits_1_when_affected(
     fine = run(community.participant, "check", str(clean), "--format", "json")
     assert fine.exit_code == 0, fine.output
     assert json.loads(fine.stdout)["affected"] == []
+
+
+def test_our_published_advisories_match_for_whoever_sees_them(community: Community) -> None:
+    from tests.clearinghouse.conftest import SOFTWARE_VULN, body
+    from tests.interop.test_cve5 import publish
+
+    public = publish(community, community.file(SOFTWARE_VULN))  # libexample < 2.4.1, CLEAR
+    recipients = {"orgs": [community.recipient.org_id], "users": []}
+    amber_vuln = body(SOFTWARE_VULN, affected=[{"purl": "pkg:npm/left-pad", "versions": ["1.3.0"]}])
+    community.api.runtime.clock.set(START)  # type: ignore[attr-defined]  # a new embargo
+    amber = publish(community, community.file(amber_vuln), tlp="AMBER", recipients=recipients)
+    inventory = "libexample==2.4.0\nlibexample==2.4.1\n"
+    result = check(community, inventory).json()
+    (finding,) = result["affected"]
+    assert (finding["component"]["version"], finding["advisory"]) == ("2.4.0", public)
+    assert finding["aliases"] == ["CVE-2026-12345"]
+    assert finding["fixed"] == ["2.4.1"]
+    assert finding["severity"]["base_score"] == 9.8
+    cyclonedx = json.dumps({
+        "bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1,
+        "components": [{"type": "library", "name": "left-pad", "version": "1.3.0",
+                        "purl": "pkg:npm/left-pad@1.3.0", "bom-ref": "lp"}],
+    })  # fmt: skip
+    assert check(community, cyclonedx, community.participant).json()["affected"] == []
+    seen = check(community, cyclonedx, community.recipient).json()["affected"]
+    assert [f["advisory"] for f in seen] == [amber]

@@ -84,6 +84,21 @@ def published_advisories(ctx: Context) -> list[Advisory]:
     return list(ctx.session.scalars(query))
 
 
+def published_documents(ctx: Context) -> list[AdvisoryDocument]:
+    """The current published revision of every advisory the caller may see, in one query."""
+    query = (
+        select(AdvisoryRevision.content)
+        .join(Advisory, Advisory.id == AdvisoryRevision.advisory_id)
+        .where(
+            advisory_audience(ctx.actor, ctx.now()),
+            AdvisoryRevision.number == Advisory.published_revision,
+            AdvisoryRevision.published_at.is_not(None),
+        )
+        .order_by(Advisory.number)
+    )
+    return [AdvisoryDocument.model_validate(c) for c in ctx.session.scalars(query)]
+
+
 def published_revisions(session: Session, advisory_id: str) -> list[AdvisoryRevision]:
     """An advisory's published revisions, oldest first."""
     return [r for r in _revisions(session, advisory_id) if r.published_at is not None]

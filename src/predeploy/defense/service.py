@@ -1,7 +1,8 @@
 """Defender checks: which components of an inventory do the advisories the caller may see affect?
 
 Components are matched by ecosystem and name (as the ecosystem compares names) against the
-affected packages of imported advisories that are not withdrawn, then by version with OSV's
+affected packages of imported advisories that are not withdrawn, and of our own published
+advisories (their products named by a purl of an OSV ecosystem), then by version with OSV's
 evaluation in each ecosystem's own order (`_versions`).
 """
 
@@ -17,11 +18,13 @@ from sqlalchemy import select
 from ..accounts.models import Scope
 from ..clearinghouse import _standards
 from ..clearinghouse._visibility import imported_audience
+from ..clearinghouse.advisories import published_documents
 from ..errors import InvalidInput
+from ..interop._osv_export import osv_package
 from ..interop.models import AffectedPackage, ImportedAdvisory
 from ..runtime import Context
 from ._sbom import Component, Inventory
-from ._versions import Verdict, evaluate, fixed_versions, normalise_name
+from ._versions import Verdict, evaluate, fixed_versions, normalise_name, version_index
 from .schemas import CheckOut, ComponentOut, FindingOut, SeverityOut, SkippedOut
 
 _CHUNK = 500
@@ -86,6 +89,7 @@ def check(ctx: Context, inventory: Inventory) -> CheckOut:
             candidates[(_base(ecosystem), name)].append(
                 _Candidate(advisory_id, ecosystem, ranges, index)
             )
+    ours = _own_advisories(ctx, set(wanted), candidates)
     verdicts: dict[tuple[str, str], tuple[Verdict, Component, _Candidate]] = {}
     for key, found in wanted.items():
         for candidate in candidates.get(key, []):
@@ -107,7 +111,9 @@ def check(ctx: Context, inventory: Inventory) -> CheckOut:
                         component,
                         candidate,
                     )
-    advisories = _advisories(ctx, {advisory_id for _, advisory_id in verdicts})
+    advisories = ours | _advisories(
+        ctx, {advisory_id for _, advisory_id in verdicts if advisory_id not in ours}
+    )
     findings: dict[Verdict, list[FindingOut]] = {Verdict.AFFECTED: [], Verdict.UNDETERMINED: []}
     for verdict, component, candidate in verdicts.values():
         findings[verdict].append(_finding(component, candidate, advisories[candidate.advisory_id]))
@@ -126,6 +132,35 @@ class _Advisory:
     aliases: list[str]
     summary: str | None
     severity: SeverityOut | None
+
+
+def _own_advisories(
+    ctx: Context,
+    wanted: set[tuple[str, str]],
+    candidates: dict[tuple[str, str], list[_Candidate]],
+) -> dict[str, _Advisory]:
+    """Add the packages of our published advisories that the inventory names to `candidates`
+    (keyed by advisory number), and return what a finding shows of those advisories."""
+    found: dict[str, _Advisory] = {}
+    for document in published_documents(ctx):
+        for product in document.affected:
+            package = osv_package(product.purl) if product.purl else None
+            if package is None:
+                continue
+            ecosystem = package["ecosystem"]
+            key = (_base(ecosystem), normalise_name(ecosystem, package["name"]))
+            if key not in wanted:
+                continue
+            index = version_index(ecosystem, product.versions)
+            candidates[key].append(_Candidate(document.id, ecosystem, product.ranges, index))
+            vector = next(
+                (c.vector for v in document.vulnerabilities for c in (v.cvss_v3, v.cvss_v4) if c),
+                None,
+            )
+            found[document.id] = _Advisory(
+                document.id, document.aliases, document.title, _severity(vector)
+            )
+    return found
 
 
 def _advisories(ctx: Context, ids: set[str]) -> dict[str, _Advisory]:
