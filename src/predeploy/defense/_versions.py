@@ -157,6 +157,7 @@ def evaluate(
         return Verdict.AFFECTED
     undetermined = False
     unordered_git = False
+    described = listed
     for range_ in ranges:
         range_type = str(range_.get("type", ""))
         key = order_for(range_type, ecosystem)
@@ -166,6 +167,7 @@ def evaluate(
             else:
                 undetermined = True
             continue
+        described = True
         try:
             events = [_event(e) for e in range_.get("events", [])]
             if _in_range(key(version), events, key):
@@ -180,9 +182,6 @@ def evaluate(
             return Verdict.AFFECTED
     # A GIT range says which commits are affected; for a released version, the entry's
     # version ranges and list say it. Only an entry with nothing else is undetermined by it.
-    described = listed or any(
-        order_for(str(r.get("type", "")), ecosystem) is not None for r in ranges
-    )
     if unordered_git and not described:
         undetermined = True
     return Verdict.UNDETERMINED if undetermined else Verdict.NOT_AFFECTED
