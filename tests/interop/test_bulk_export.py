@@ -43,6 +43,7 @@ def test_every_visible_advisory_in_one_format(community: Community) -> None:
     cve5 = bundle(community, None, "cve5")["index.json"]
     assert cve5["exported"] == []
     assert [s["id"] for s in cve5["skipped"]] == [software, model]
+    assert "cve5 does not apply" in cve5["skipped"][0]["reason"]
     assert "needs at least one reference" in cve5["skipped"][0]["reason"]
 
 

@@ -331,9 +331,16 @@ def export(ctx: Context, ref: str, fmt: ExportFormat, *, cve: str | None = None)
         _require_applicable(ref, fmt, [ExportFormat.OSV])
         return ExportOut(id=imported.record_id, format=fmt, content=merged_record(imported))
     published = _Published.of(ctx, visible_advisory(ctx, ref))
-    _require_applicable(ref, fmt, formats_for(published.document))
-    if fmt is ExportFormat.CVE5:
-        return _cve_record(ctx, published, _chosen_cve(published.document, cve))
+    document = published.document
+    if fmt is ExportFormat.CVE5 and _cve_applies(document):
+        chosen = _chosen_cve(document, cve)
+        if not document.references:
+            raise InvalidInput(
+                f"a CVE record needs at least one reference: add one to {document.id}",
+                field="references",
+            )
+        return _cve_record(ctx, published, chosen)
+    _require_applicable(ref, fmt, formats_for(document))
     return _export(ctx, published, fmt)
 
 
@@ -354,7 +361,7 @@ def export_all(ctx: Context, fmt: ExportFormat) -> BulkExportOut:
                 exported += [_cve_record(ctx, published, c) for c in cve_ids(document)]
             else:
                 exported.append(_export(ctx, published, fmt))
-        except (InvalidInput, Conflict) as exc:
+        except Conflict as exc:
             skipped.append(SkippedExportOut(id=document.id, reason=exc.message))
     return BulkExportOut(format=fmt, exported=exported, skipped=skipped)
 
@@ -399,14 +406,8 @@ def _export(ctx: Context, published: _Published, fmt: ExportFormat) -> ExportOut
 
 
 def _cve_record(ctx: Context, published: _Published, cve_id: str) -> ExportOut:
-    document = published.document
-    if not document.references:
-        raise InvalidInput(
-            f"a CVE record needs at least one reference: add one to {document.id}",
-            field="references",
-        )
     org_id, short_name = _cna(ctx)
-    record = cve_record(document, cve_id, published.published_at, published.modified,
+    record = cve_record(published.document, cve_id, published.published_at, published.modified,
                         org_id, short_name)  # fmt: skip
     return ExportOut(id=cve_id, format=ExportFormat.CVE5, content=record)
 
@@ -468,6 +469,11 @@ def _cna(ctx: Context) -> tuple[str, str]:
     return org_id, name.strip("-")[:32] or "predeploy"
 
 
+def _cve_applies(document: AdvisoryDocument) -> bool:
+    """Software named by a purl or CPE, and a CVE id (a reference is needed too)."""
+    return bool(cve_affected(document.affected) and cve_ids(document))
+
+
 def formats_for(document: AdvisoryDocument) -> list[ExportFormat]:
     """The formats that apply to a published advisory."""
     formats = [ExportFormat.STIX]
@@ -475,7 +481,7 @@ def formats_for(document: AdvisoryDocument) -> list[ExportFormat]:
         formats += [ExportFormat.CSAF, ExportFormat.CSAF_VEX]
     if osv_affected(document.affected):
         formats.append(ExportFormat.OSV)
-    if cve_affected(document.affected) and cve_ids(document):
+    if _cve_applies(document) and document.references:
         formats.append(ExportFormat.CVE5)
     if avid_applies(document):
         formats.append(ExportFormat.AVID)
@@ -490,7 +496,7 @@ _NOT_APPLICABLE = {
     ExportFormat.CSAF_VEX: "it names no affected product",
     ExportFormat.CVE5: "a CVE record is for software named by a purl or CPE, with a CVE id "
     "assigned to one of the case's vulnerabilities (CVEs are not for a model's statistical "
-    "behaviour)",
+    "behaviour), and needs at least one reference",
     ExportFormat.AVID: "AVID reports are for AI-model vulnerabilities, and this advisory names "
     "no AI model",
 }
