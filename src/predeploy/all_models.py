@@ -9,6 +9,7 @@ from .interop import models as interop_models
 from .notifications import models as notifications_models
 from .reports import models as reports_models
 from .submissions import models as submissions_models
+from .taxii import models as taxii_models
 
 metadata = Base.metadata
 
@@ -22,4 +23,5 @@ __all__ = [
     "notifications_models",
     "reports_models",
     "submissions_models",
+    "taxii_models",
 ]
