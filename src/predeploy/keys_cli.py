@@ -1,4 +1,5 @@
-"""CLI: `predeploy keys export-public`: hand out the agency's public key for offline verification."""
+"""CLI: `predeploy keys export-public` and `export-openpgp`: hand out the agency's public keys
+for offline verification (of reports, and of CSAF documents)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ import typer
 
 from .cli_support import JsonOption, console, err_console, fail, print_json, reported_errors
 from .config import Settings
-from .keys import SigningKey
+from .interop._openpgp import OpenPgpError, csaf_signing_key
+from .keys import SecretBox, SigningKey
 
-keys_app = typer.Typer(help="The agency's Ed25519 signing key.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="The agency's Ed25519 signing key and the OpenPGP key that signs CSAF documents.",
+    no_args_is_help=True,
+)
 
 
 @keys_app.command("export-public")
@@ -46,3 +51,20 @@ def export_public(
         # The PEM alone on standard output, so it can be piped or redirected into a file.
         sys.stdout.write(pem)
         err_console.print(f"key id {key.key_id}", highlight=False)
+
+
+@keys_app.command("export-openpgp")
+def export_openpgp(as_json: JsonOption = False) -> None:
+    """Print the OpenPGP public key that signs CSAF documents (ASCII-armored) and its
+    fingerprint; creates the key on first use."""
+    with reported_errors():
+        settings = Settings()
+    try:
+        key = csaf_signing_key(settings, SecretBox.from_settings(settings))
+    except (OSError, OpenPgpError) as exc:
+        fail(f"cannot load the OpenPGP key in {settings.openpgp_home}: {exc}", field="data_dir")
+    if as_json:
+        print_json({"fingerprint": key.fingerprint, "public_key": key.public_key})
+    else:
+        sys.stdout.write(key.public_key)
+        err_console.print(f"fingerprint {key.fingerprint}", highlight=False)
