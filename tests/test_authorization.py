@@ -58,6 +58,8 @@ from tests.authz_matrix import (
 )
 from tests.clearinghouse.test_sharing import COVERED_ROUTES as CLEARINGHOUSE_ROUTES
 from tests.conftest import Api
+from tests.interop.test_csaf_provider import COVERED_ROUTES as CSAF_PROVIDER_ROUTES
+from tests.taxii.test_discovery import COVERED_ROUTES as TAXII_ROUTES
 
 MATRIX = """
 method path                                                            target             anon  ag_adm  ag_eval ag_anal ag_view a_adm   a_sub   a_sub_ro a_view  b_sub   vendor  p_adm
@@ -134,7 +136,13 @@ def test_every_api_route_is_in_the_matrix(tmp_path: Path) -> None:
     # The clearinghouse's routes have a matrix of their own (labels, embargoes, recipients).
     clearinghouse = {r for r in every_route if r[1].startswith(f"{PREFIX}/clearinghouse/")}
     assert clearinghouse == set(CLEARINGHOUSE_ROUTES), "clearinghouse routes without a test"
-    served = every_route - clearinghouse
+    # The CSAF provider's directories and the TAXII server are tested by labels and tokens in
+    # their own modules.
+    provider = {r for r in every_route if r[1].startswith("/.well-known/csaf/")}
+    assert provider == set(CSAF_PROVIDER_ROUTES), "CSAF provider routes without a test"
+    taxii = {r for r in every_route if r[1].startswith("/taxii2/")}
+    assert taxii == set(TAXII_ROUTES), "TAXII routes without a test"
+    served = every_route - clearinghouse - provider - taxii
     in_matrix = {_route_key(row) for row in ROWS}
     assert sorted(served - in_matrix) == [], "routes missing from MATRIX"
     assert sorted(in_matrix - served) == [], "MATRIX lines for routes the app does not serve"

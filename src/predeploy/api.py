@@ -24,11 +24,16 @@ from .defense.api import CHECK_PATH
 from .defense.api import router as defense_router
 from .interop.api import IMPORT_PATH
 from .interop.api import router as interop_router
+from .interop.feeds_api import router as feeds_router
+from .interop.provider_api import router as csaf_provider_router
 from .notifications.api import router as notifications_router
 from .reports.api import router as reports_router
 from .runtime import Runtime
 from .submissions.api import ATTACHMENTS_PATH
 from .submissions.api import router as submissions_router
+from .taxii.api import PATH as TAXII_PATH
+from .taxii.api import router as taxii_router
+from .taxii.protocol import TaxiiErrors
 from .web_errors import error_response, install_error_handlers
 
 Scope = MutableMapping[str, Any]
@@ -124,7 +129,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         cases_router,
         advisories_router,
         interop_router,
+        feeds_router,
+        csaf_provider_router,
         defense_router,
+        taxii_router,
     ):
         app.include_router(router)
     app.add_middleware(
@@ -135,8 +143,11 @@ def create_app(runtime: Runtime) -> FastAPI:
             (VULN_ATTACHMENTS_PATH, runtime.settings.max_attachment_bytes),
             (IMPORT_PATH, runtime.settings.max_import_bytes),
             (CHECK_PATH, runtime.settings.max_import_bytes),
+            (TAXII_PATH, runtime.settings.taxii_max_content_length),
         ),
     )
+    # Outermost, so that TAXII clients get TAXII's error resource, the body limit's 413 included.
+    app.add_middleware(TaxiiErrors)
 
     @app.get("/api/health", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -75,9 +76,31 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest advisory import upload (a record file or a zip bundle of them).",
     )
+    taxii_max_content_length: int = Field(
+        default=10 * 1_048_576,
+        gt=0,
+        description="Largest TAXII request body (the API root's max_content_length).",
+    )
     public_url: str = Field(
         default="http://127.0.0.1:8000",
         description="The URL users reach this server at: the CSAF publisher namespace.",
+    )
+    csaf_provider_role: Literal["csaf_publisher", "csaf_provider", "csaf_trusted_provider"] = Field(
+        default="csaf_trusted_provider",
+        description="The CSAF 2.0 role stated in provider-metadata.json. Documents are "
+        "hashed and signed, as a trusted provider's must be; the role also needs TLS "
+        "(an https public_url).",
+    )
+    csaf_list_on_aggregators: bool = Field(
+        default=True, description="Whether CSAF aggregators may list this provider."
+    )
+    csaf_mirror_on_aggregators: bool = Field(
+        default=True, description="Whether CSAF aggregators may mirror this provider's documents."
+    )
+    csaf_openpgp_home: Path | None = Field(
+        default=None,
+        description="GNUPGHOME of the OpenPGP key that signs CSAF documents; default: "
+        "`openpgp` in the data dir.",
     )
     cve_cna_org_id: str | None = Field(
         default=None,
@@ -164,3 +187,8 @@ class Settings(BaseSettings):
     def signing_key_path(self) -> Path:
         """The agency's Ed25519 private key (created on first use, mode 0600)."""
         return self.data_dir / "signing.key"
+
+    @property
+    def openpgp_home(self) -> Path:
+        """GNUPGHOME of the CSAF signing key (created on first use, mode 0700)."""
+        return self.csaf_openpgp_home or self.data_dir / "openpgp"

@@ -25,6 +25,7 @@ from predeploy.clock import FrozenClock
 from tests.authz_matrix import api_routes
 from tests.clearinghouse.conftest import SOFTWARE_VULN, VULNS, Community, body
 from tests.conftest import START, Caller
+from tests.interop.test_feeds import feed_ids
 
 CASES = "/api/v1/clearinghouse/cases"
 ADVISORIES = "/api/v1/clearinghouse/advisories"
@@ -95,10 +96,19 @@ COVERED_ROUTES = {
         "/api/v1/clearinghouse/advisories/{advisory_id}/publish",
     ): "test_every_principal_sees_exactly_the_advisories_the_rules_allow",
     ("POST", "/api/v1/clearinghouse/advisories/import"): "tests/interop/test_osv.py::test_who_...",
+    ("GET", "/api/v1/clearinghouse/exports"): "tests/interop/test_bulk_export.py::test_only_...",
     (
         "GET",
         "/api/v1/clearinghouse/advisories/{advisory_id}/export",
     ): "tests/interop/test_osv.py::test_green_imports_reach_the_community_only",
+    (
+        "GET",
+        "/api/v1/clearinghouse/feeds/advisories.atom",
+    ): "test_every_principal_sees_exactly_the_advisories_the_rules_allow; test_feeds.py",
+    (
+        "GET",
+        "/api/v1/clearinghouse/feeds/advisories.json",
+    ): "test_every_principal_sees_exactly_the_advisories_the_rules_allow; test_feeds.py",
     ("GET", "/api/v1/clearinghouse/settings"): "test_advisories.py::test_the_two_person_rule_...",
     ("PATCH", "/api/v1/clearinghouse/settings"): "test_advisories.py::test_the_two_person_...",
 }
@@ -430,6 +440,7 @@ def test_every_principal_sees_exactly_the_advisories_the_rules_allow(
             listed = {
                 a["number"] for a in community.get(caller, ADVISORIES, limit=500).json()["items"]
             }
+            fed = set(feed_ids(community, caller, limit=500))
             absent = community.get(caller, f"{ADVISORIES}/PDXA-2026-9999")
             assert absent.status_code == 404
             for tlp, (number, _) in numbers.items():
@@ -445,6 +456,9 @@ def test_every_principal_sees_exactly_the_advisories_the_rules_allow(
                 }
                 if any(value != expected for value in got.values()):
                     mismatches.append((where, expected, got))
+                # Feeds (Atom and JSON) carry published advisories only: drafts in no one's.
+                if (number in fed) != (expected and published):
+                    mismatches.append((where, expected and published, {"feed": number in fed}))
                 if not expected:
                     assert one.json() == _swap(absent.json(), "PDXA-2026-9999", number), where
                 if caller is not None:
@@ -484,6 +498,9 @@ PUBLIC_ROUTES = {
     ("GET", "/api/v1/clearinghouse/advisories/{advisory_id}"),
     ("GET", "/api/v1/clearinghouse/advisories/{advisory_id}/revisions/{number}"),
     ("GET", "/api/v1/clearinghouse/advisories/{advisory_id}/export"),
+    ("GET", "/api/v1/clearinghouse/exports"),
+    ("GET", "/api/v1/clearinghouse/feeds/advisories.atom"),
+    ("GET", "/api/v1/clearinghouse/feeds/advisories.json"),
 }
 """The only routes that answer without a token (as the public)."""
 

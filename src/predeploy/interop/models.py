@@ -16,7 +16,11 @@ class ImportedAdvisory(Base):
     """An advisory from another database; records that share an id or alias are one advisory."""
 
     __tablename__ = "imported_advisories"
-    __table_args__ = (Index("ix_imported_advisories_created", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_imported_advisories_created", "created_at", "id"),
+        # Feeds read the newest changes first.
+        Index("ix_imported_advisories_updated", "updated_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     record_id: Mapped[str] = mapped_column(String(100), unique=True)
