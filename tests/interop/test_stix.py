@@ -68,3 +68,16 @@ def test_an_ai_model_advisory_under_green_is_marked_green(community: Community) 
     (model,) = [o for o in bundle["objects"] if o["type"] == "software"]
     assert (model["name"], model["vendor"], model["version"]) == ("falcon", "Acme AI", "2026-11-01")
     assert community.get(None, f"{ADVISORIES}/{number}/export", format="stix").status_code == 404
+
+
+def test_the_agency_is_one_identity_in_every_bundle(community: Community) -> None:
+    from tests.interop.test_osv import publish_software_and_model
+
+    software, model = publish_software_and_model(community)
+    identities = [
+        [o for o in bundle_of(community, number)["objects"] if o["type"] == "identity"]
+        for number in (software, model)
+    ]
+    assert identities[0] == identities[1]  # TAXII collections hold one version of it
+    (identity,) = identities[0]
+    assert identity["object_marking_refs"] == [TLP_MARKINGS["CLEAR"]]

@@ -42,7 +42,7 @@ from ..runtime import Context, Runtime
 from ._csaf import CSAF_TLP, _timestamp
 from ._openpgp import OpenPgpKey, csaf_signing_key
 from .schemas import ExportFormat
-from .service import _agency_name, export
+from .service import agency_name, export
 
 BASE_PATH = "/.well-known/csaf"
 PUBLIC = "white"
@@ -260,7 +260,7 @@ def provider_metadata(ctx: Context, key: OpenPgpKey) -> Served:
         # As in every document (`_csaf.advisory_to_csaf`), so aggregators show one publisher.
         "publisher": {
             "category": "coordinator",
-            "name": _agency_name(ctx),
+            "name": agency_name(ctx),
             "namespace": settings.public_url,
         },
         "role": settings.csaf_provider_role,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -92,16 +93,43 @@ def _software(document: AdvisoryDocument, product: AdvisoryAffected) -> dict[str
     return software
 
 
+@dataclass(frozen=True)
+class Agency:
+    """The agency, as the STIX identity that creates every object."""
+
+    name: str
+    since: datetime
+    """When its org was created: the identity's `created`, the same in every bundle."""
+
+    @property
+    def identity_id(self) -> str:
+        return _id("identity", "agency", self.name)
+
+    def identity(self) -> dict[str, Any]:
+        """The identity object: one version, labelled CLEAR (who the agency is is public), so
+        that every bundle and TAXII collection carries the very same object."""
+        return {
+            "type": "identity",
+            "spec_version": "2.1",
+            "id": self.identity_id,
+            "created": _time(self.since),
+            "modified": _time(self.since),
+            "name": self.name,
+            "identity_class": "organization",
+            "object_marking_refs": [TLP_MARKINGS[Tlp.CLEAR]],
+        }
+
+
 def advisory_to_stix(
     document: AdvisoryDocument,
     *,
     published: datetime,
     modified: datetime,
-    agency_name: str,
+    agency: Agency,
 ) -> dict[str, Any]:
     """`document` as a STIX 2.1 bundle."""
     marking = TLP_MARKINGS[document.tlp]
-    identity_id = _id("identity", "agency", agency_name)
+    identity_id = agency.identity_id
     common: dict[str, Any] = {
         "spec_version": "2.1",
         "created": _time(published),
@@ -109,16 +137,7 @@ def advisory_to_stix(
         "created_by_ref": identity_id,
         "object_marking_refs": [marking],
     }
-    identity = {
-        "type": "identity",
-        "spec_version": "2.1",
-        "id": identity_id,
-        "created": _time(published),
-        "modified": _time(published),
-        "name": agency_name,
-        "identity_class": "organization",
-        "object_marking_refs": [marking],
-    }
+    identity = agency.identity()
     vulnerabilities: list[dict[str, Any]] = []
     for vulnerability in document.vulnerabilities:
         references = []
@@ -181,5 +200,9 @@ def advisory_to_stix(
     return {
         "type": "bundle",
         "id": _id("bundle", document.id, str(document.revision)),
-        "objects": [tlp_marking(document.tlp), report, *contents],
+        "objects": [
+            *(tlp_marking(t) for t in dict.fromkeys((document.tlp, Tlp.CLEAR))),
+            report,
+            *contents,
+        ],
     }

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
@@ -43,7 +43,7 @@ from ._csaf_checks import mandatory_problems
 from ._cve5 import cve_affected, cve_ids, cve_record
 from ._osv import Item, OsvRecord, Rejection, timestamp
 from ._osv_export import UNREGISTERED_PREFIX, advisory_to_osv, osv_affected
-from ._stix import advisory_to_stix
+from ._stix import Agency, advisory_to_stix
 from .models import AdvisoryAlias, AffectedPackage, ImportedAdvisory
 from .schemas import (
     BulkExportOut,
@@ -399,7 +399,7 @@ def _export(ctx: Context, published: _Published, fmt: ExportFormat) -> ExportOut
         content = _csaf(ctx, published, fmt)
     elif fmt is ExportFormat.STIX:
         content = advisory_to_stix(document, published=published.published_at,
-                                   modified=published.modified, agency_name=_agency_name(ctx))  # fmt: skip
+                                   modified=published.modified, agency=stix_agency(ctx))  # fmt: skip
     else:
         content = advisory_to_avid(document, published.published_at)
     return ExportOut(id=document.id, format=fmt, content=content)
@@ -423,7 +423,7 @@ def _csaf(ctx: Context, published: _Published, fmt: ExportFormat) -> dict[str, A
     content = advisory_to_csaf(
         document,
         vex=fmt is ExportFormat.CSAF_VEX,
-        publisher_name=_agency_name(ctx),
+        publisher_name=agency_name(ctx),
         publisher_namespace=ctx.settings.public_url,
         revisions=revisions,
     )
@@ -439,9 +439,18 @@ def _agency(ctx: Context) -> Organization | None:
     return ctx.session.get(Organization, agency_id) if agency_id else None
 
 
-def _agency_name(ctx: Context) -> str:
+def agency_name(ctx: Context) -> str:
+    """The agency's name, as publisher of what the clearinghouse shares."""
     agency = _agency(ctx)
     return agency.name if agency else "predeploy"
+
+
+def stix_agency(ctx: Context) -> Agency:
+    """The agency as the STIX identity of what the clearinghouse shares."""
+    agency = _agency(ctx)
+    if agency is None:
+        return Agency("predeploy", datetime(2026, 1, 1, tzinfo=UTC))
+    return Agency(agency.name, agency.created_at)
 
 
 def _chosen_cve(document: AdvisoryDocument, cve: str | None) -> str:

@@ -40,7 +40,7 @@ from ..clearinghouse.models import (
 from ..clearinghouse.schemas import AdvisoryDocument
 from ..interop._stix import advisory_to_stix, tlp_marking
 from ..interop._stix_reports import report_extension, report_to_stix, withhold_proof_of_concept
-from ..interop.service import _agency_name
+from ..interop.service import stix_agency
 from ..runtime import Context
 from ._intake import LABELS
 from .schemas import taxii_time
@@ -89,13 +89,13 @@ def _advisory_sources(ctx: Context, labels: frozenset[Tlp]) -> Iterator[_Source]
         )
         .order_by(AdvisoryRevision.published_at, AdvisoryRevision.id)
     ).all()
-    agency = _agency_name(ctx)
+    agency = stix_agency(ctx)
     for first, published, content in rows:
         # A published revision means a published advisory: both times are set.
         assert first is not None and published is not None
         document = AdvisoryDocument.model_validate(content)
         bundle = advisory_to_stix(document, published=first, modified=published,
-                                  agency_name=agency)  # fmt: skip
+                                  agency=agency)  # fmt: skip
         yield _Source(published, bundle["objects"])
 
 
@@ -127,7 +127,7 @@ def _report_sources(ctx: Context) -> Iterator[_Source]:
         .order_by(CaseVulnerability.created_at, CaseVulnerability.id)
     ).all():
         cves.setdefault(case_id, []).append(str(cve))
-    agency = _agency_name(ctx)
+    agency = stix_agency(ctx).name
     for vuln in vulns:
         proof = files.get(vuln.id, [])
         entitled = bool(proof or vuln.evidence.get("steps")) and _may_read_payload(ctx, vuln)
