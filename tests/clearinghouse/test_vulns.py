@@ -52,6 +52,13 @@ def test_an_ai_model_report_gets_a_wilson_interval_from_its_trials(community: Co
     assert vuln["technique"] == {"atlas": "AML.T0054", "owasp_llm": "LLM01"}
 
 
+def _nested(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "words"),
     [
@@ -63,6 +70,7 @@ def test_an_ai_model_report_gets_a_wilson_interval_from_its_trials(community: Co
         ({"recipients": {"orgs": ["no-such-org"]}}, "recipients.orgs.0", "does not exist"),
         ({"kind": "ai_model"}, None, "names the model"),
         ({"tlp": "WHITE"}, "tlp", "CLEAR"),
+        ({"evidence": {"sampling": _nested(400)}}, "evidence.sampling", "deeper than 8"),
     ],
 )
 def test_bad_input_is_refused_naming_the_field_and_nothing_is_stored(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .models import CaseState, Tlp, VendorStatus, VulnKind, VulnStatus
 
@@ -57,6 +59,26 @@ class Interval(_Strict):
     confidence: float = Field(default=0.95, gt=0, lt=1)
 
 
+MAX_SAMPLING_DEPTH = 8
+MAX_SAMPLING_CHARS = 20_000
+
+
+def _depth(value: object) -> int:
+    """How deeply JSON containers nest in `value` (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 class Evidence(_Strict):
     """How the flaw was shown: for a stochastic model, the trials and their settings."""
 
@@ -71,6 +93,15 @@ class Evidence(_Strict):
         default=None, description="Success-rate interval; Wilson 95% is computed when omitted."
     )
     steps: str | None = Field(default=None, max_length=50_000, description="How to reproduce.")
+
+    @field_validator("sampling")
+    @classmethod
+    def _plain_settings(cls, sampling: dict[str, Any]) -> dict[str, Any]:
+        if _depth(sampling) > MAX_SAMPLING_DEPTH:
+            raise ValueError(f"sampling nests deeper than {MAX_SAMPLING_DEPTH} levels")
+        if len(json.dumps(sampling)) > MAX_SAMPLING_CHARS:
+            raise ValueError(f"sampling is longer than {MAX_SAMPLING_CHARS} characters as JSON")
+        return sampling
 
     @model_validator(mode="after")
     def _counts(self) -> Self:
