@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -48,12 +48,41 @@ def _base(ecosystem: str) -> str:
 
 @dataclass(frozen=True)
 class _Candidate:
-    """An affected package row, without its advisory's record (loaded only on a match)."""
+    """An affected package of an advisory, without the advisory's record."""
 
     advisory_id: str
     ecosystem: str
     ranges: list[Any]
     version_index: str
+
+
+@dataclass
+class _Verdicts:
+    """Each (component, advisory) pair found affected or undetermined, and the versions that
+    fix it. A candidate is evaluated as soon as it is read and dropped unless it matches, so
+    that a check never holds thousands of decoded ranges at once: they were most of what the
+    garbage collector had to walk (bench/sbom_check.py)."""
+
+    wanted: dict[tuple[str, str], list[Component]]
+    found: dict[tuple[str, str], tuple[Verdict, Component, str, list[str]]] = field(
+        default_factory=dict
+    )
+
+    def consider(self, key: tuple[str, str], candidate: _Candidate) -> None:
+        for component in self.wanted.get(key, ()):
+            verdict = evaluate(
+                component.version,
+                candidate.ecosystem,
+                candidate.ranges,
+                index=candidate.version_index,
+            )
+            if verdict is Verdict.NOT_AFFECTED:
+                continue
+            pair = (component.ref, candidate.advisory_id)
+            seen = self.found.get(pair)
+            if seen is None or (seen[0] is Verdict.UNDETERMINED and verdict is Verdict.AFFECTED):
+                fixed = fixed_versions(candidate.ranges)
+                self.found[pair] = (verdict, component, candidate.advisory_id, fixed)
 
 
 def check(ctx: Context, inventory: Inventory) -> CheckOut:
@@ -64,8 +93,8 @@ def check(ctx: Context, inventory: Inventory) -> CheckOut:
     for component in components:
         key = (component.ecosystem, normalise_name(component.ecosystem, component.name))
         wanted[key].append(component)
+    verdicts = _Verdicts(wanted)
     names = sorted({name for _, name in wanted})
-    candidates: dict[tuple[str, str], list[_Candidate]] = defaultdict(list)
     # Core rows, not ORM ones: thousands of candidate rows are read per check, and building ORM
     # rows for them was a fifth of its time (bench/sbom_check.py).
     connection = ctx.session.connection()
@@ -84,39 +113,18 @@ def check(ctx: Context, inventory: Inventory) -> CheckOut:
                 ImportedAdvisory.withdrawn.is_(None),
                 imported_audience(ctx.actor),
             )
-        ).all()
+        )
         for advisory_id, ecosystem, name, ranges, index in rows:
-            candidates[(_base(ecosystem), name)].append(
-                _Candidate(advisory_id, ecosystem, ranges, index)
+            verdicts.consider(
+                (_base(ecosystem), name), _Candidate(advisory_id, ecosystem, ranges, index)
             )
-    ours = _own_advisories(ctx, set(wanted), candidates)
-    verdicts: dict[tuple[str, str], tuple[Verdict, Component, _Candidate]] = {}
-    for key, found in wanted.items():
-        for candidate in candidates.get(key, []):
-            for component in found:
-                verdict = evaluate(
-                    component.version,
-                    candidate.ecosystem,
-                    candidate.ranges,
-                    index=candidate.version_index,
-                )
-                if verdict is Verdict.NOT_AFFECTED:
-                    continue
-                seen = verdicts.get((component.ref, candidate.advisory_id))
-                if seen is None or (
-                    seen[0] is Verdict.UNDETERMINED and verdict is Verdict.AFFECTED
-                ):
-                    verdicts[(component.ref, candidate.advisory_id)] = (
-                        verdict,
-                        component,
-                        candidate,
-                    )
+    ours = _own_advisories(ctx, verdicts)
     advisories = ours | _advisories(
-        ctx, {advisory_id for _, advisory_id in verdicts if advisory_id not in ours}
+        ctx, {advisory_id for _, advisory_id in verdicts.found if advisory_id not in ours}
     )
     findings: dict[Verdict, list[FindingOut]] = {Verdict.AFFECTED: [], Verdict.UNDETERMINED: []}
-    for verdict, component, candidate in verdicts.values():
-        findings[verdict].append(_finding(component, candidate, advisories[candidate.advisory_id]))
+    for verdict, component, advisory_id, fixed in verdicts.found.values():
+        findings[verdict].append(_finding(component, advisories[advisory_id], fixed))
     return CheckOut(
         format=inventory.format,
         components=len(components),
@@ -134,13 +142,9 @@ class _Advisory:
     severity: SeverityOut | None
 
 
-def _own_advisories(
-    ctx: Context,
-    wanted: set[tuple[str, str]],
-    candidates: dict[tuple[str, str], list[_Candidate]],
-) -> dict[str, _Advisory]:
-    """Add the packages of our published advisories that the inventory names to `candidates`
-    (keyed by advisory number), and return what a finding shows of those advisories."""
+def _own_advisories(ctx: Context, verdicts: _Verdicts) -> dict[str, _Advisory]:
+    """Consider the packages of our published advisories that the inventory names (keyed by
+    advisory number), and return what a finding shows of those advisories."""
     found: dict[str, _Advisory] = {}
     for document in published_documents(ctx):
         for product in document.affected:
@@ -149,10 +153,10 @@ def _own_advisories(
                 continue
             ecosystem = package["ecosystem"]
             key = (_base(ecosystem), normalise_name(ecosystem, package["name"]))
-            if key not in wanted:
+            if key not in verdicts.wanted:
                 continue
             index = version_index(ecosystem, product.versions)
-            candidates[key].append(_Candidate(document.id, ecosystem, product.ranges, index))
+            verdicts.consider(key, _Candidate(document.id, ecosystem, product.ranges, index))
             vector = next(
                 (c.vector for v in document.vulnerabilities for c in (v.cvss_v3, v.cvss_v4) if c),
                 None,
@@ -186,7 +190,7 @@ def _order(finding: FindingOut) -> tuple[str, str, str]:
     return (finding.component.name.lower(), finding.component.version, finding.advisory)
 
 
-def _finding(component: Component, candidate: _Candidate, advisory: _Advisory) -> FindingOut:
+def _finding(component: Component, advisory: _Advisory, fixed: list[str]) -> FindingOut:
     return FindingOut(
         component=ComponentOut(
             ref=component.ref,
@@ -199,5 +203,5 @@ def _finding(component: Component, candidate: _Candidate, advisory: _Advisory) -
         aliases=advisory.aliases,
         summary=advisory.summary,
         severity=advisory.severity,
-        fixed=fixed_versions(candidate.ranges),
+        fixed=fixed,
     )
