@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,17 +17,15 @@ from predeploy.interop._csaf_checks import mandatory_problems
 from tests.clearinghouse.conftest import AI_MODEL_VULN, SOFTWARE_VULN, Community, body
 from tests.clearinghouse.conftest import community as community
 from tests.interop.test_cve5 import publish
+from tests.shared_data import SHARED_DATA, shared_data
 
 ADVISORIES = "/api/v1/clearinghouse/advisories"
-SCHEMAS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "schemas" / "csaf-2.0"
+SCHEMAS = SHARED_DATA / "schemas" / "csaf-2.0"
 
 
 @pytest.fixture(scope="module")
 def csaf_schema() -> Draft202012Validator:
-    if not SCHEMAS.is_dir():
-        if os.environ.get("PREDEPLOY_REQUIRE_SHARED_DATA"):
-            pytest.fail(f"{SCHEMAS} is missing")
-        pytest.skip(f"{SCHEMAS} is not on this machine")
+    shared_data("schemas/csaf-2.0")
     first = SCHEMAS / "referenced_schema" / "first"
     registry: Registry[Any] = Registry().with_resources(
         (f"https://www.first.org/cvss/{name}.json",

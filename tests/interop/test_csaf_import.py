@@ -8,12 +8,9 @@ from __future__ import annotations
 import copy
 import io
 import json
-import os
 import zipfile
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from predeploy.interop._osv import osv_validator
 from predeploy.interop.models import ImportedAdvisory
@@ -23,6 +20,7 @@ from tests.clearinghouse.conftest import run as run
 from tests.interop.test_csaf import SCHEMAS
 from tests.interop.test_cve5 import publish
 from tests.interop.test_osv import RECORD, counts, exported, imported, send, table_count
+from tests.shared_data import shared_data
 
 EXAMPLES = SCHEMAS / "examples" / "csaf"
 
@@ -193,11 +191,7 @@ def test_our_own_csaf_export_imports_back_and_matches(community: Community) -> N
 
 
 def oasis_examples() -> list[Path]:
-    if not EXAMPLES.is_dir():
-        if os.environ.get("PREDEPLOY_REQUIRE_SHARED_DATA"):
-            pytest.fail(f"{EXAMPLES} is missing")
-        pytest.skip(f"{EXAMPLES} is not on this machine")
-    return sorted(EXAMPLES.rglob("*.json"))
+    return sorted(shared_data("schemas/csaf-2.0/examples/csaf").rglob("*.json"))
 
 
 def test_the_oasis_examples_import(community: Community, run: Run, tmp_path: Path) -> None:

@@ -54,6 +54,7 @@ from tests.clearinghouse.test_advisories import (
 from tests.conftest import Caller
 from tests.interop.test_csaf import SCHEMAS, errors
 from tests.interop.test_csaf import csaf_schema as csaf_schema
+from tests.shared_data import shared_data
 
 CSAF = "/.well-known/csaf"
 COVERED_ROUTES = {
@@ -99,6 +100,7 @@ def settings(tmp_path: Path, db_url: str, session_key: tuple[Path, bytes]) -> Se
 
 @pytest.fixture(scope="module")
 def provider_schema() -> Draft202012Validator:
+    shared_data("schemas/csaf-2.0")
     first = SCHEMAS / "referenced_schema" / "first"
     schemas = SCHEMAS / "json_schema"
     contents = {

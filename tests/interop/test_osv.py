@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,10 @@ from tests.clearinghouse.conftest import Community, Run
 from tests.clearinghouse.conftest import community as community
 from tests.clearinghouse.conftest import run as run
 from tests.conftest import Caller
+from tests.shared_data import shared_data
 
 IMPORT = "/api/v1/clearinghouse/advisories/import"
 ADVISORIES = "/api/v1/clearinghouse/advisories"
-PYPA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "osv-pypa"
 
 RECORD: dict[str, Any] = {
     "id": "PYSEC-2099-1",
@@ -258,15 +257,12 @@ def test_the_cli_imports_a_folder_and_exports(
 
 @pytest.mark.slow
 def test_the_real_pypa_set_imports_cleanly_and_round_trips(community: Community) -> None:
-    if not PYPA.is_dir():
-        if os.environ.get("PREDEPLOY_REQUIRE_SHARED_DATA"):
-            pytest.fail(f"{PYPA} is missing")
-        pytest.skip(f"{PYPA} is not on this machine")
+    pypa = shared_data("osv-pypa")
     buffer = io.BytesIO()
-    files = sorted((PYPA / "vulns").rglob("*.yaml"))
+    files = sorted((pypa / "vulns").rglob("*.yaml"))
     with zipfile.ZipFile(buffer, "w") as bundle:
         for path in files:
-            bundle.write(path, path.relative_to(PYPA).as_posix())
+            bundle.write(path, path.relative_to(pypa).as_posix())
     response = send(community, buffer.getvalue(), "application/zip", filename="pypa.zip")
     assert response.status_code == 200, response.text
     summary = response.json()
@@ -277,7 +273,7 @@ def test_the_real_pypa_set_imports_cleanly_and_round_trips(community: Community)
     assert all("GIT range" in n["message"] for n in summary["normalised"])
     compared = 0
     for path in files:
-        if f"pypa.zip:{path.relative_to(PYPA).as_posix()}" in normalised:
+        if f"pypa.zip:{path.relative_to(pypa).as_posix()}" in normalised:
             continue
         original = yaml.load(path.read_text(), Loader=yaml.BaseLoader)
         out = exported(community, original["id"])
