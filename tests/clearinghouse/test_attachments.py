@@ -79,3 +79,17 @@ def test_only_the_reporter_and_analysts_attach_and_limits_hold(community: Commun
     assert big.status_code == 413
     count = len(community.get(community.analyst, f"{VULNS}/{vuln['id']}").json()["attachments"])
     assert count == 1
+
+
+def test_steps_to_reproduce_are_released_as_a_proof_of_concept_is(community: Community) -> None:
+    steps = "Send 5000 'A's to port 8080: parse_header overflows."
+    shared = body(SOFTWARE_VULN, recipients={"orgs": [community.recipient.org_id]},
+                  evidence={"steps": steps, "judge": "a crash under ASan"})  # fmt: skip
+    vuln = community.file(shared)
+    seen = community.get(community.recipient, f"{VULNS}/{vuln['id']}").json()
+    assert seen["evidence"]["judge"] == "a crash under ASan" and "steps" not in seen["evidence"]
+    listed = community.get(community.recipient, VULNS).json()["items"]
+    assert ["steps" in v["evidence"] for v in listed] == [False]
+    for caller in (community.reporter, community.analyst):
+        got = community.get(caller, f"{VULNS}/{vuln['id']}").json()
+        assert got["evidence"]["steps"] == steps

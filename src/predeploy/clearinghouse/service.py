@@ -27,6 +27,7 @@ from ..submissions.models import AiModel, Submission
 from . import _dedupe, _search, _ssvc, _standards
 from ._visibility import Explanation, explain_vuln, sees_everything, vuln_audience
 from .models import (
+    CaseVendor,
     OrgClient,
     SharedObject,
     ShareRecipient,
@@ -148,10 +149,25 @@ def _vuln_outs(ctx: Context, vulns: Sequence[Vuln]) -> list[VulnOut]:
     ):
         attachments[row.vuln_id].append(AttachmentOut.model_validate(row, from_attributes=True))
     recipients = _recipients(ctx.session, sorted(insiders)) if insiders else {}
+    # The steps to reproduce are a proof of concept: released as PoC attachments are, to the
+    # insiders and to the vendors invited to the report's case.
+    cases = {v.case_id for v in vulns if v.case_id is not None and v.id not in insiders}
+    vendor_cases = (
+        set(
+            ctx.session.scalars(
+                select(CaseVendor.case_id).where(
+                    CaseVendor.case_id.in_(cases), CaseVendor.org_id == actor.org_id
+                )
+            )
+        )
+        if cases and actor.org_id is not None
+        else set()
+    )
     return [
         _vuln_out(
             vuln,
             insider=vuln.id in insiders,
+            proof_of_concept=vuln.id in insiders or vuln.case_id in vendor_cases,
             duplicate_of=vuln.duplicate_of_id
             if vuln.duplicate_of_id in visible_originals
             else None,
@@ -166,6 +182,7 @@ def _vuln_out(
     vuln: Vuln,
     *,
     insider: bool,
+    proof_of_concept: bool,
     duplicate_of: str | None,
     attachments: list[AttachmentOut],
     recipients: Recipients | None,
@@ -197,7 +214,9 @@ def _vuln_out(
         model=vuln.model,
         technique=vuln.technique,
         root_cause=vuln.root_cause,
-        evidence=vuln.evidence,
+        evidence=vuln.evidence
+        if proof_of_concept
+        else {k: v for k, v in vuln.evidence.items() if k != "steps"},
         provenance=vuln.provenance,
         consent=Consent(share=vuln.share_consent, credit=vuln.credit_consent),
         ssvc=vuln.ssvc,
