@@ -30,7 +30,9 @@ VULN_MEDIA_TYPES = MEDIA_TYPES | frozenset(
 with `nosniff`, so no browser runs one from our origin."""
 
 
-def _may_read_payload(ctx: Context, vuln: Vuln) -> bool:
+def may_read_payload(ctx: Context, vuln: Vuln) -> bool:
+    """Whether the caller gets a report's proof of concept: the reporting org, the agency's
+    analysts and admins, and the vendors invited to its case."""
     # The vendors invited to the report's case are participants: they need the payload to fix it.
     return (
         sees_everything(ctx.actor)
@@ -92,7 +94,7 @@ def get_attachment(ctx: Context, vuln_id: str, attachment_id: str) -> tuple[Atta
         raise NotFound(f"attachment {attachment_id} not found")
     if not row.proof_of_concept:
         return AttachmentOut.model_validate(row, from_attributes=True), row.content
-    if not _may_read_payload(ctx, vuln):
+    if not may_read_payload(ctx, vuln):
         raise PermissionDenied(
             "proof-of-concept payloads go only to the reporter, the agency's analysts and the "
             "vendors of the report's case; "

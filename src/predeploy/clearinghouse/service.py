@@ -149,8 +149,8 @@ def _vuln_outs(ctx: Context, vulns: Sequence[Vuln]) -> list[VulnOut]:
     ):
         attachments[row.vuln_id].append(AttachmentOut.model_validate(row, from_attributes=True))
     recipients = _recipients(ctx.session, sorted(insiders)) if insiders else {}
-    # The steps to reproduce are a proof of concept: released as PoC attachments are, to the
-    # insiders and to the vendors invited to the report's case.
+    # The steps to reproduce are a proof of concept: released by `attachments.may_read_payload`'s
+    # rule (insiders, and the vendors invited to the report's case), here for a whole page at once.
     cases = {v.case_id for v in vulns if v.case_id is not None and v.id not in insiders}
     vendor_cases = (
         set(

@@ -38,7 +38,7 @@ from referencing import Registry, Resource
 
 from ..clearinghouse.models import Tlp
 from ._csaf_checks import mandatory_problems
-from ._osv import MAX_RECORD_BYTES, Item, Rejection, check, timestamp
+from ._osv import MAX_RECORD_BYTES, Item, Rejection, _osv_schema, check, timestamp
 from ._osv_export import OSV_SCHEMA_VERSION, UNREGISTERED_PREFIX, osv_package, osv_timestamp
 
 _FIRST_CVSS = ("cvss-v2.0", "cvss-v3.0", "cvss-v3.1")
@@ -77,8 +77,7 @@ def csaf_validator() -> Draft202012Validator:
 @cache
 def _registered_prefix() -> re.Pattern[str]:
     """OSV's registered home-database prefixes, from its schema."""
-    text = resources.files("predeploy.interop").joinpath("schemas/osv-1.7.json").read_text()
-    pattern: str = json.loads(text)["$defs"]["prefix"]["pattern"]
+    pattern: str = _osv_schema()["$defs"]["prefix"]["pattern"]
     return re.compile(pattern)
 
 

@@ -27,17 +27,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, or_, select
 
 from .. import __version__
-from ..accounts.models import Organization
 from ..clearinghouse._visibility import advisory_audience, imported_audience
 from ..clearinghouse.models import Advisory, AdvisoryRevision, Tlp
 from ..clearinghouse.schemas import AdvisoryDocument
-from ..clearinghouse.service import _agency_org
 from ..errors import InvalidInput
 from ..pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from ..runtime import Context
 from .models import ImportedAdvisory
 from .schemas import ExportFormat
-from .service import formats_for
+from .service import agency_name, formats_for
 
 ATOM_MEDIA_TYPE = "application/atom+xml"
 JSON_FEED_MEDIA_TYPE = "application/feed+json"
@@ -307,9 +305,7 @@ def advisory_feed(
     found.sort(key=_order, reverse=True)
     entries = found[:limit]
     more = len(found) > limit
-    agency_id = _agency_org(ctx.session)
-    agency = ctx.session.get(Organization, agency_id) if agency_id else None
-    author = agency.name if agency else "predeploy"
+    author = agency_name(ctx)
     return Feed(
         title=f"{author}: advisories",
         author=author,

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..clearinghouse._visibility import advisory_audience, case_audience, vuln_audience
-from ..clearinghouse.attachments import _may_read_payload
+from ..clearinghouse.attachments import may_read_payload
 from ..clearinghouse.models import (
     Advisory,
     AdvisoryRevision,
@@ -130,7 +130,7 @@ def _report_sources(ctx: Context) -> Iterator[_Source]:
     agency = stix_agency(ctx).name
     for vuln in vulns:
         proof = files.get(vuln.id, [])
-        entitled = bool(proof or vuln.evidence.get("steps")) and _may_read_payload(ctx, vuln)
+        entitled = bool(proof or vuln.evidence.get("steps")) and may_read_payload(ctx, vuln)
         changes = [vuln.updated_at]
         if entitled and proof:
             changes.append(proof[-1].created_at)
