@@ -30,6 +30,7 @@ from predeploy.accounts import Actor
 from predeploy.campaigns.models import Job
 from predeploy.runtime import Runtime
 from predeploy.submissions.service import mark_testing
+from predeploy.web import is_page
 from tests.conftest import START, Api, Caller
 from tests.reports.conftest import store_completed_campaign
 
@@ -89,7 +90,8 @@ def api_routes(app: FastAPI) -> set[tuple[str, str]]:
     walk(app.routes)
     for path, operations in app.openapi()["paths"].items():
         found.update((method.upper(), path) for method in operations)
-    return {(m, p) for m, p in found if p not in NOT_API}
+    # Web pages (and their static files) have their own access tests in tests/web.
+    return {(m, p) for m, p in found if p not in NOT_API and not is_page(p) and p != "/static"}
 
 
 # --- the table ------------------------------------------------------------------------------

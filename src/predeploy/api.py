@@ -34,6 +34,7 @@ from .submissions.api import router as submissions_router
 from .taxii.api import PATH as TAXII_PATH
 from .taxii.api import router as taxii_router
 from .taxii.protocol import TaxiiErrors
+from .web import UPLOAD_PAGES, install_web, page_error
 from .web_errors import error_response, install_error_handlers
 
 
@@ -109,7 +110,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
-    install_error_handlers(app)
+    install_error_handlers(app, page_errors=page_error)
     for router in (
         accounts_router,
         audit_router,
@@ -129,12 +130,14 @@ def create_app(runtime: Runtime) -> FastAPI:
         taxii_router,
     ):
         app.include_router(router)
+    install_web(app)
     app.add_middleware(
         BodyLimit,
         max_bytes=runtime.settings.max_request_bytes,
         path_limits=(
             (ATTACHMENTS_PATH, runtime.settings.max_attachment_bytes),
             (VULN_ATTACHMENTS_PATH, runtime.settings.max_attachment_bytes),
+            (UPLOAD_PAGES, runtime.settings.max_attachment_bytes),
             (IMPORT_PATH, runtime.settings.max_import_bytes),
             (CHECK_PATH, runtime.settings.max_import_bytes),
             (TAXII_PATH, runtime.settings.taxii_max_content_length),

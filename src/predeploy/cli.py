@@ -76,7 +76,7 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Run the API server (migrating the database first)."""
+    """Run the API server and the web pages (migrating the database first)."""
     from . import serving
 
     runtime = local_runtime()
@@ -90,7 +90,9 @@ def serve(
         from .campaigns.worker import Worker
 
         Worker(runtime).start_thread()
-    console.print(f"predeploy serving on http://{host}:{port} (API docs at /api/docs)")
+    console.print(
+        f"predeploy serving on http://{host}:{port}: sign in at /login, API docs at /api/docs"
+    )
     serving.run("predeploy.server:app", host=host, port=port, workers=workers)
 
 

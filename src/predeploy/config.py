@@ -81,6 +81,25 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest TAXII request body (the API root's max_content_length).",
     )
+    session_idle_minutes: float = Field(
+        default=30.0, gt=0, description="A web session ends after this long without a request."
+    )
+    session_max_hours: float = Field(
+        default=12.0, gt=0, description="A web session ends this long after sign-in, active or not."
+    )
+    cookie_secure: bool = Field(
+        default=False,
+        description="Send the session cookie only over HTTPS (set it whenever users reach the "
+        "server through TLS; the cookie is then named with the __Host- prefix).",
+    )
+    login_max_failures: int = Field(
+        default=10,
+        ge=1,
+        description="Failed sign-ins in a row after which an account is locked for a while.",
+    )
+    login_lockout_minutes: float = Field(
+        default=15.0, gt=0, description="How long an account stays locked after too many failures."
+    )
     public_url: str = Field(
         default="http://127.0.0.1:8000",
         description="The URL users reach this server at: the CSAF publisher namespace.",

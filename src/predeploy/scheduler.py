@@ -1,4 +1,5 @@
-"""Periodic server-side jobs: audit checkpoints, deadline notifications, key expiry, webhooks.
+"""Periodic server-side jobs: audit checkpoints, deadline notifications, key expiry, webhooks,
+old web sessions.
 
 `run_due` runs every job whose interval has passed, each in its own transaction as the system
 actor, so one failing job neither blocks the others nor leaves half its work behind. `predeploy
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .accounts.actor import Actor
+from .accounts.sessions import purge_sessions
 from .audit.service import checkpoint_if_due
 from .campaigns.service import refresh_all_at_risk
 from .campaigns.transcripts import purge_expired_transcripts
@@ -42,6 +44,7 @@ def maintenance_jobs() -> list[Job]:
         Job("scan-deadlines", timedelta(minutes=5), scan_deadlines),
         Job("campaigns-at-risk", timedelta(minutes=5), refresh_all_at_risk),
         Job("purge-transcripts", timedelta(hours=1), purge_expired_transcripts),
+        Job("purge-web-sessions", timedelta(hours=1), purge_sessions),
         Job("deliver-webhooks", timedelta(seconds=30), deliver_due),
         Job(
             "audit-checkpoint",

@@ -21,7 +21,9 @@ from .runtime import Context, Runtime
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer pdp_...`")
+_bearer_scheme = HTTPBearer(
+    auto_error=False, description="An API token: `Authorization: Bearer pdp_...`"
+)
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -29,12 +31,25 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-def _open(runtime: Runtime, token: str | None, read_only: bool, *, inline: bool = False) -> Context:
-    """A session and the caller: the token's, or (no token, reads only) the public."""
+Authenticator = Callable[[Session, Runtime], Actor]
+"""Who the caller is, found in the request's own session (raises NotAuthenticated)."""
+
+
+def _bearer(token: str | None) -> Authenticator:
+    def who(session: Session, runtime: Runtime) -> Actor:
+        return authenticate(session, runtime.clock, token) if token else Actor.public()
+
+    return who
+
+
+def _open(
+    runtime: Runtime, who: Authenticator, read_only: bool, *, inline: bool = False
+) -> Context:
+    """A session and the caller (from `who`, in that session)."""
     factory = runtime.read_sessions if read_only else runtime.sessions
     session = factory()
     try:
-        actor = authenticate(session, runtime.clock, token) if token else Actor.public()
+        actor = who(session, runtime)
         if read_only:
             # Every read route needs the read scope: checked here once, not in each service.
             actor.require_scope(Scope.READ)
@@ -79,7 +94,7 @@ def _token(credentials: HTTPAuthorizationCredentials | None) -> str | None:
 
 async def _context(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)],
 ) -> AsyncIterator[Context]:
     token = _token(credentials)
     if token is None:
@@ -90,7 +105,7 @@ async def _context(
 
 async def _public_context(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)],
 ) -> AsyncIterator[Context]:
     async with _transaction(request, _token(credentials)) as ctx:
         yield ctx
@@ -98,16 +113,25 @@ async def _public_context(
 
 @asynccontextmanager
 async def _transaction(request: Request, token: str | None) -> AsyncIterator[Context]:
-    runtime = get_runtime(request)
     read_only = request.method in ("GET", "HEAD", "OPTIONS")
     if token is None and not read_only:
         raise NotAuthenticated("missing bearer token: send 'Authorization: Bearer <token>'")
+    async with open_context(request, _bearer(token)) as ctx:
+        yield ctx
+
+
+@asynccontextmanager
+async def open_context(request: Request, who: Authenticator) -> AsyncIterator[Context]:
+    """The request's one transaction, as the caller `who` finds: it commits if the block
+    succeeds and rolls back if it raises. GET, HEAD and OPTIONS get a read-only transaction."""
+    runtime = get_runtime(request)
+    read_only = request.method in ("GET", "HEAD", "OPTIONS")
     # At most `http_threads` requests hold a session (and so a database connection) at once; the
     # rest wait here, in the event loop, so overload becomes queueing rather than pool timeouts
     # (and an inline read can never block the event loop waiting for a pooled connection).
     async with _sessions_in_flight(request, runtime):
         if _reads_inline(runtime, read_only):
-            ctx = _open(runtime, token, read_only, inline=True)
+            ctx = _open(runtime, who, read_only, inline=True)
             try:
                 yield ctx
             except BaseException:
@@ -118,7 +142,7 @@ async def _transaction(request: Request, token: str | None) -> AsyncIterator[Con
         # Opening and closing are shielded from cancellation (a client that goes away
         # mid-request): a session opened in a worker thread must always be closed.
         with anyio.CancelScope(shield=True):
-            ctx = await run_in_threadpool(_open, runtime, token, read_only)
+            ctx = await run_in_threadpool(_open, runtime, who, read_only)
         try:
             yield ctx
         except BaseException:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -38,54 +39,72 @@ def _validation_message(err: dict[str, Any]) -> str:
     return f"{field}: {msg}" if field else msg
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Map every failure to the one error shape; nothing leaks a stack trace."""
+PageErrors = Callable[[Request, int, str, str | None], Response | None]
+"""Renders an error as a web page, or returns None when the request was not for a page."""
+
+
+def install_error_handlers(app: FastAPI, page_errors: PageErrors | None = None) -> None:
+    """Map every failure to the one error shape (or, for web pages, to an error page through
+    `page_errors`); nothing leaks a stack trace."""
+
+    def respond(
+        request: Request, status: int, code: str, message: str, field: str | None = None
+    ) -> Response:
+        if page_errors is not None:
+            page = page_errors(request, status, message, field)
+            if page is not None:
+                return page
+        return error_response(status, code, message, field)
 
     @app.exception_handler(PredeployError)
-    async def _domain(_: Request, exc: PredeployError) -> JSONResponse:
-        response = error_response(exc.status_code, exc.code, exc.message, exc.field)
+    async def _domain(request: Request, exc: PredeployError) -> Response:
+        response = respond(request, exc.status_code, exc.code, exc.message, exc.field)
         if isinstance(exc, RateLimited):
             response.headers["Retry-After"] = str(exc.retry_after_seconds)
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = list(exc.errors())
         first = errors[0] if errors else {}
-        return error_response(
-            422, "invalid", _validation_message(first), _field_of(tuple(first.get("loc", ())))
+        return respond(
+            request,
+            422,
+            "invalid",
+            _validation_message(first),
+            _field_of(tuple(first.get("loc", ()))),
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         codes = {
             404: "not_found",
             405: "method_not_allowed",
             401: "not_authenticated",
             413: "too_large",
         }
-        return error_response(
-            exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail)
+        return respond(
+            request, exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail)
         )
 
     @app.exception_handler(IntegrityError)
-    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+    async def _integrity(request: Request, exc: IntegrityError) -> Response:
         log.info("integrity conflict: %s", type(exc.orig).__name__)
-        return error_response(409, "conflict", "the request conflicts with existing data")
+        return respond(request, 409, "conflict", "the request conflicts with existing data")
 
     @app.exception_handler(SQLAlchemyTimeoutError)
-    async def _pool_timeout(_: Request, exc: SQLAlchemyTimeoutError) -> JSONResponse:
+    async def _pool_timeout(request: Request, exc: SQLAlchemyTimeoutError) -> Response:
         log.warning("no database connection free in time")
-        return error_response(503, "unavailable", "the server is overloaded; retry shortly")
+        return respond(request, 503, "unavailable", "the server is overloaded; retry shortly")
 
     @app.exception_handler(OperationalError)
-    async def _operational(_: Request, exc: OperationalError) -> JSONResponse:
+    async def _operational(request: Request, exc: OperationalError) -> Response:
         log.warning("database unavailable: %s", type(exc.orig).__name__)
-        return error_response(
-            503, "unavailable", "the database is busy or unavailable; retry shortly"
+        return respond(
+            request, 503, "unavailable", "the database is busy or unavailable; retry shortly"
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error")
-        return error_response(500, "internal", "internal error; the request changed nothing")
+        return respond(request, 500, "internal", "internal error; the request changed nothing")

@@ -8,10 +8,14 @@ import pytest
 from typer.testing import CliRunner
 
 import predeploy.cli_support
+from predeploy.accounts import Actor
+from predeploy.accounts.sessions import sign_in
 from predeploy.cli import app
 from predeploy.client import Client
 from predeploy.config import Settings
+from predeploy.errors import NotAuthenticated
 from predeploy.keys import SigningKey
+from predeploy.runtime import Runtime
 from tests.conftest import Api
 
 runner = CliRunner()
@@ -77,6 +81,34 @@ def test_bootstrap_reads_password_from_env_and_stdin(
         input="another long passphrase\n",
     )
     assert stdin.exit_code == 0, stdin.output
+    runtime = Runtime(settings=server_env)
+    with runtime.unit(Actor.system("test")) as ctx:
+        assert sign_in(ctx, "a@agency.example", "another long passphrase").cookie
+    with runtime.unit(Actor.system("test")) as ctx, pytest.raises(NotAuthenticated):
+        sign_in(ctx, "a@agency.example", "correct horse battery staple")
+    assert runtime.engine is not None
+    runtime.engine.dispose()
+
+
+def test_a_short_bootstrap_password_is_refused_naming_the_field(
+    server_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADMIN_PW", "short")
+    result = runner.invoke(
+        app,
+        [
+            "admin",
+            "bootstrap",
+            "--org",
+            "Agency",
+            "--email",
+            "a@agency.example",
+            "--password-env",
+            "ADMIN_PW",
+        ],
+    )
+    assert result.exit_code == 1
+    assert "password" in result.output and "12 characters" in result.output
 
 
 def test_missing_password_env_names_the_option(server_env: Settings) -> None:

@@ -22,6 +22,8 @@ class Actor:
     capacities: frozenset[Capacity] = field(default_factory=frozenset)
     scopes: frozenset[Scope] = field(default_factory=lambda: frozenset(Scope))
     token_id: str | None = None
+    session_id: str | None = None
+    """Set when the caller signed in through the web pages (their web session's id)."""
     label: str = ""
     anonymous: bool = False
     """A caller without a token, on the few routes open to the public (published advisories)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import ID, Base, new_id
@@ -81,6 +81,9 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    """Failed sign-ins since the last successful one."""
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Membership(Base):
@@ -109,3 +112,19 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class WebSession(Base):
+    """A signed-in browser. Only the SHA-256 of its cookie is stored, as for API tokens."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    """The absolute end (`session_max_hours` after sign-in); idleness ends it sooner."""
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)

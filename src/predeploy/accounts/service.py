@@ -8,7 +8,7 @@ import secrets
 from datetime import timedelta
 
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..audit.service import record
@@ -27,6 +27,7 @@ from .models import (
     Role,
     Scope,
     User,
+    WebSession,
 )
 from .schemas import (
     BootstrapResult,
@@ -125,6 +126,8 @@ def create_user(ctx: Context, data: UserCreate, *, password: str | None = None) 
     ):
         raise PermissionDenied("only agency admins, or this organisation's admins, add users to it")
     actor.require_scope(Scope.ADMIN)
+    if password is not None:
+        _check_password(password)
     allowed = frozenset().union(*(ROLES_BY_CAPACITY[c] for c in org.capacities))
     refused = sorted(set(data.roles) - allowed)
     if refused:
@@ -159,15 +162,70 @@ def create_user(ctx: Context, data: UserCreate, *, password: str | None = None) 
     return _user_out(ctx.session, user, org.id)
 
 
+def list_users(
+    ctx: Context, org_id: str | None = None, cursor: str | None = None, limit: int = DEFAULT_LIMIT
+) -> Page[UserOut]:
+    """Users with their roles, newest first: an agency admin sees every organisation's (or
+    `org_id`'s), an organisation's admin only their own organisation's."""
+    actor = ctx.actor
+    if org_id is not None:
+        _visible_org(ctx, org_id)
+    if not (actor.is_system or actor.is_agency_admin):
+        if not actor.has_role(Role.ADMIN):
+            raise PermissionDenied("only admins list users")
+        org_id = actor.org_id
+    actor.require_scope(Scope.ADMIN)
+    query = select(User)
+    if org_id is not None:
+        query = query.where(
+            select(Membership.id)
+            .where(Membership.user_id == User.id, Membership.org_id == org_id)
+            .exists()
+        )
+    users = list(ctx.session.scalars(paginate(query, User.created_at, User.id, cursor, limit)))
+    memberships = ctx.session.execute(
+        select(Membership.user_id, Membership.org_id, Membership.role)
+        .where(Membership.user_id.in_([u.id for u in users[:limit]]))
+        .order_by(Membership.created_at, Membership.org_id)
+    ).all()
+
+    def out(user: User) -> UserOut:
+        mine = [m for m in memberships if m.user_id == user.id]
+        # A user acts for the organisation of their first membership (as at sign-in).
+        shown_org = org_id or (mine[0].org_id if mine else "")
+        return UserOut(
+            id=user.id,
+            email=user.email,
+            display_name=user.display_name,
+            org_id=shown_org,
+            roles=sorted(Role(m.role) for m in mine if m.org_id == shown_org),
+            created_at=user.created_at,
+        )
+
+    return page_of(users, limit, out)
+
+
 def set_password(ctx: Context, email: str, password: str) -> None:
     """Set a user's password (server-side admin command; the password never enters the log)."""
-    if len(password) < 12:
-        raise InvalidInput("password must be at least 12 characters", field="password")
+    _check_password(password)
     user = ctx.session.scalar(select(User).where(User.email == email.lower()))
     if user is None:
         raise NotFound(f"no user with email {email}", field="email")
     user.password_hash = _password_hasher.hash(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    # Whoever was signed in with the old password is signed out.
+    ctx.session.execute(
+        update(WebSession)
+        .where(WebSession.user_id == user.id, WebSession.ended_at.is_(None))
+        .values(ended_at=ctx.now())
+    )
     record(ctx, "user.set_password", "user", user.id, {"user_id": user.id}, org_id=None)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 12:
+        raise InvalidInput("password must be at least 12 characters", field="password")
 
 
 def _user_membership(session: Session, user_id: str) -> tuple[str, frozenset[Role]]:
@@ -368,6 +426,8 @@ def bootstrap(
     )
     if existing:
         raise Conflict("already bootstrapped: an agency organisation exists")
+    if password is not None:
+        _check_password(password)
     org = create_org(ctx, OrgCreate(name=org_name, capacities=[Capacity.AGENCY]))
     user = create_user(
         ctx, UserCreate(email=email, org_id=org.id, roles=[Role.ADMIN]), password=password

@@ -27,6 +27,7 @@ from sqlalchemy import func, select, update
 
 from ..accounts.actor import Actor
 from ..accounts.models import ApiToken, Scope, User
+from ..accounts.sessions import still_signed_in
 from ..audit.service import record
 from ..errors import (
     Conflict,
@@ -263,7 +264,7 @@ def campaign_snapshot(runtime: Runtime, actor: Actor, campaign_id: str) -> Campa
     """The campaign as `actor` may see it now, read in a short transaction of its own.
 
     Event streams outlive their request's transaction, so each poll checks again that the
-    caller's token is still valid (NotAuthenticated once revoked, expired or its user disabled)
+    caller's token (or web session) is still valid (NotAuthenticated once revoked, expired or its user disabled)
     and that the campaign is still visible to the caller.
     """
     with runtime.unit(actor, read_only=True) as ctx:
@@ -280,6 +281,10 @@ def campaign_snapshot(runtime: Runtime, actor: Actor, campaign_id: str) -> Campa
                 or not token.is_active
             ):
                 raise NotAuthenticated("invalid, expired or revoked token")
+        if actor.session_id is not None and not still_signed_in(
+            ctx.session, ctx.clock, ctx.settings, actor.session_id
+        ):
+            raise NotAuthenticated("your session has ended: sign in again")
         return get_campaign(ctx, campaign_id)
 
 

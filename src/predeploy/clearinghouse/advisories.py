@@ -47,7 +47,7 @@ from .schemas import (
     ExplanationOut,
     VendorStatement,
 )
-from .service import _agency_org, _require_analyst, check_recipients, set_recipients
+from .service import _require_analyst, agency_org_id, check_recipients, set_recipients
 from .settings import two_person_rule
 
 _DRAFTABLE = frozenset({CaseState.COORDINATING.value, CaseState.DISCLOSED.value})
@@ -269,7 +269,7 @@ def _credits_from_reports(session: Session, vulns: list[Vuln]) -> list[Credit]:
         if found_by_ai and system.get("model"):
             name = f"{system['model']} ({system.get('harness', 'unknown harness')})"
             credits.setdefault((name, "TOOL"), Credit(name=name, type="TOOL"))
-    agency_id = _agency_org(session)
+    agency_id = agency_org_id(session)
     agency = session.get(Organization, agency_id) if agency_id else None
     if agency is not None:
         credits.setdefault(
@@ -395,7 +395,7 @@ def draft_advisory(ctx: Context, data: AdvisoryDraftIn) -> AdvisoryOut:
         "advisory",
         advisory.id,
         change,
-        org_id=_agency_org(ctx.session),
+        org_id=agency_org_id(ctx.session),
         detail=change,
     )
     return _advisory_out(ctx, advisory)
@@ -442,7 +442,7 @@ def publish_advisory(ctx: Context, ref: str, draft_sha256: str) -> AdvisoryOut:
     advisory.published_revision, advisory.updated_at = draft.number, now
     if first:
         advisory.published_at, advisory.embargo_end = now, case.embargo_end
-    agency = _agency_org(ctx.session)
+    agency = agency_org_id(ctx.session)
     change = {
         "number": advisory.number,
         "revision": draft.number,

@@ -54,7 +54,7 @@ from .schemas import (
     VendorStatusIn,
     VendorStatusOut,
 )
-from .service import _agency_org, _require_analyst
+from .service import _require_analyst, agency_org_id
 from .settings import two_person_rule
 
 DEFAULT_EMBARGO_DAYS = 45
@@ -235,7 +235,7 @@ def list_cases(
 
 def _audit(ctx: Context, action: str, case: Case, change: dict[str, Any]) -> None:
     detail = {"number": case.number, **change}
-    record(ctx, action, "case", case.id, change, org_id=_agency_org(ctx.session), detail=detail)
+    record(ctx, action, "case", case.id, change, org_id=agency_org_id(ctx.session), detail=detail)
 
 
 def _next_number(session: Session, year: int) -> str:
@@ -293,7 +293,7 @@ def open_case(ctx: Context, data: CaseCreate) -> CaseOut:
     )
     ctx.session.add(case)
     ctx.session.flush()
-    agency = _agency_org(ctx.session)
+    agency = agency_org_id(ctx.session)
     for vuln in vulns:
         moved = {"from": vuln.status, "to": VulnStatus.CASE_OPENED.value}
         change = {"status": moved, "case": case.number}

@@ -232,6 +232,11 @@ class VulnOut(BaseModel):
     ssvc: dict[str, Any] | None
     fingerprint: str
     duplicate_of: str | None = Field(description="Only when the caller may see that report too.")
+    case_id: str | None = Field(
+        default=None,
+        description="The coordinated-disclosure case it was taken into (whose page answers "
+        "only to the case's participants).",
+    )
     finding_id: str | None
     recipients: Recipients | None = Field(description="Agency and reporter only.")
     attachments: list[AttachmentOut]

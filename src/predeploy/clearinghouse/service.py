@@ -79,7 +79,8 @@ def _require_analyst(actor: Actor, what: str) -> None:
         raise PermissionDenied(f"only the agency's analysts and admins {what}")
 
 
-def _agency_org(session: Session) -> str | None:
+def agency_org_id(session: Session) -> str | None:
+    """The agency's organisation (the clearinghouse's operator), if bootstrapped."""
     agency: str | None = session.scalar(
         select(Organization.id)
         .where(Organization.capacity_rows.any(capacity=Capacity.AGENCY.value))
@@ -222,6 +223,7 @@ def _vuln_out(
         ssvc=vuln.ssvc,
         fingerprint=vuln.fingerprint,
         duplicate_of=duplicate_of,
+        case_id=vuln.case_id,
         finding_id=vuln.finding_id if insider else None,
         recipients=recipients if insider else None,
         attachments=attachments,
@@ -424,7 +426,7 @@ def file_vuln(ctx: Context, data: VulnCreate, *, finding_id: str | None = None) 
     detail = {"kind": vuln.kind, "tlp": vuln.tlp, "fingerprint": fingerprint}
     change = {"vuln": data.model_dump(mode="json"), "duplicate_of": vuln.duplicate_of_id}
     record(ctx, "vuln.filed", "vuln", vuln.id, change, org_id=org_id, detail=detail)
-    agency = _agency_org(ctx.session)
+    agency = agency_org_id(ctx.session)
     if agency is not None and agency != org_id:
         record(ctx, "vuln.filed", "vuln", vuln.id, change, org_id=agency, detail=detail)
     return _one_out(ctx, vuln)
@@ -510,7 +512,7 @@ def file_from_finding(ctx: Context, data: FindingToVuln) -> VulnOut:
 
 
 def _analyst_audit(ctx: Context, action: str, vuln: Vuln, change: dict[str, Any]) -> None:
-    record(ctx, action, "vuln", vuln.id, change, org_id=_agency_org(ctx.session), detail=change)
+    record(ctx, action, "vuln", vuln.id, change, org_id=agency_org_id(ctx.session), detail=change)
 
 
 def _check_assignee(session: Session, user_id: str) -> None:

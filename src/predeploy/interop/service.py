@@ -32,7 +32,7 @@ from ..clearinghouse.advisories import (
 )
 from ..clearinghouse.models import Advisory, AdvisoryRevision, Tlp
 from ..clearinghouse.schemas import AdvisoryDocument
-from ..clearinghouse.service import _agency_org, _require_analyst
+from ..clearinghouse.service import _require_analyst, agency_org_id
 from ..db import new_id
 from ..defense._versions import normalise_name, version_index
 from ..errors import Conflict, InvalidInput, NotFound
@@ -109,7 +109,7 @@ def import_records(
         "normalised": len(counts.normalised),
     }
     audit(ctx, "advisories.imported", "imported_advisory", source_format, change,
-          org_id=_agency_org(ctx.session), detail=change)  # fmt: skip
+          org_id=agency_org_id(ctx.session), detail=change)  # fmt: skip
     return summary
 
 
@@ -435,7 +435,7 @@ def _csaf(ctx: Context, published: _Published, fmt: ExportFormat) -> dict[str, A
 
 
 def _agency(ctx: Context) -> Organization | None:
-    agency_id = _agency_org(ctx.session)
+    agency_id = agency_org_id(ctx.session)
     return ctx.session.get(Organization, agency_id) if agency_id else None
 
 

@@ -28,7 +28,7 @@ from ..accounts.models import Capacity, Scope
 from ..audit.service import record
 from ..clearinghouse._visibility import sees_everything
 from ..clearinghouse.models import Tlp
-from ..clearinghouse.service import _agency_org, file_vuln
+from ..clearinghouse.service import agency_org_id, file_vuln
 from ..errors import (
     InvalidInput,
     NotAuthenticated,
@@ -392,7 +392,7 @@ def add_objects(ctx: Context, ref: str, body: bytes) -> StatusOut:
     }
     change = summary | {"objects": [[r.object_id, r.version, r.vuln_id] for r in rows]}
     record(ctx, "taxii.objects_added", "taxii_status", status.id, change, detail=summary)
-    agency = _agency_org(ctx.session)
+    agency = agency_org_id(ctx.session)
     if agency is not None and agency != actor.org_id:
         record(ctx, "taxii.objects_added", "taxii_status", status.id, change, org_id=agency,
                detail=summary)  # fmt: skip
