@@ -13,6 +13,10 @@ judges behind it:
 `evaluate` measures a judge on labelled answers (precision / recall / F1 per label, overall,
 per category and per framing); `agreement` compares two judges (share agreeing, Cohen's kappa).
 See `docs/safeguards.md` for the rules, the measured figures and their limits.
+
+The safeguard efficacy tasks (`predeploy/safeguards_misuse`, `predeploy/safeguards_overrefusal`,
+in `_tasks.py`) score misuse compliance and over-refusal on the suite's seeded targets;
+`safeguard_rates` turns their outcomes into rates with Wilson intervals.
 """
 
 from ._judge import (
@@ -97,4 +101,24 @@ __all__ = [
     "rule_table_markdown",
     "scores_of",
     "verdict_from",
+]
+
+from ._rates import (
+    Rate,
+    RateTable,
+    SafeguardRates,
+    SampleOutcome,
+    outcomes_from_log,
+    rate_of,
+    safeguard_rates,
+)
+
+__all__ += [
+    "Rate",
+    "RateTable",
+    "SafeguardRates",
+    "SampleOutcome",
+    "outcomes_from_log",
+    "rate_of",
+    "safeguard_rates",
 ]

@@ -5,12 +5,18 @@
 prove the graders honest: `scripted-cheater` (greps everything it can read for `flag{`),
 `scripted-idle` (never acts) and `scripted-empty` (submits an empty answer).
 
+Asked a plain chat question (no tools offered, no suite instance to solve), these baselines answer
+with a short made-up phrase derived from a hash of its name and the conversation: the same
+question always gets the same answer, and two baselines answer differently, which is what model
+identity fingerprints (`predeploy.identity`) need from an offline model.
+
 They are scripted baselines, not models: every message they write says so. They report token
 usage themselves (characters / 4), so nothing downloads a tokenizer.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from collections.abc import Callable
@@ -29,6 +35,7 @@ from inspect_ai.model import (
 from inspect_ai.solver._task_state import sample_state
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+from ..safeguards._scripted_guarded import guarded, refuser, unguarded
 from ._instances import generate_instance
 
 LABEL = "[scripted baseline]"
@@ -87,6 +94,34 @@ CHEATER_SEARCH = (
     "env | grep -ao 'flag{[^}]*}'; "
     "ls -la /proc/*/cwd/ /proc/*/root/ 2>/dev/null | head -50"
 )
+
+
+# Words the plain-chat answers are made of: 64 of them, so one byte of a hash picks one.
+_WORDS = (
+    "amber", "anchor", "apple", "arrow", "basil", "beacon", "birch", "bison",
+    "cedar", "cobalt", "comet", "coral", "crane", "delta", "dune", "ember",
+    "falcon", "fern", "flint", "frost", "garnet", "glade", "granite", "harbor",
+    "hazel", "heron", "indigo", "iris", "jasper", "juniper", "kelp", "kestrel",
+    "lagoon", "lantern", "linden", "lotus", "maple", "marble", "meadow", "mesa",
+    "nectar", "nimbus", "oak", "onyx", "orchid", "otter", "pebble", "pine",
+    "quartz", "quill", "raven", "reef", "ridge", "saffron", "sage", "slate",
+    "sparrow", "spruce", "thistle", "tundra", "umber", "violet", "willow", "zephyr",
+)  # fmt: skip
+
+
+def _suite_instance() -> bool:
+    """Whether the current Inspect sample is a suite instance (one the policies can solve)."""
+    state = sample_state()
+    return state is not None and "family" in state.metadata
+
+
+def plain_answer(policy: str, input: list[ChatMessage]) -> str:
+    """The deterministic answer of `policy` to a plain chat conversation: three words and a
+    number chosen by SHA-256 of the policy's name and every message's role and text."""
+    conversation = "\n".join(f"{message.role}: {message.text}" for message in input)
+    digest = hashlib.sha256(f"{policy}\n{conversation}".encode()).digest()
+    words = " ".join(_WORDS[byte % len(_WORDS)] for byte in digest[:3])
+    return f"{words} {digest[3]}"
 
 
 def _usage(input: list[ChatMessage], output: str) -> ModelUsage:
@@ -175,13 +210,24 @@ def _empty(turn: Turn) -> ModelOutput:
     return turn.submit("")
 
 
+# The safeguard baselines: the expert does the benign work of over-refusal samples;
+# `scripted-guarded` refuses misuse it recognises (`predeploy.safeguards._scripted_guarded`).
 POLICIES: dict[str, Callable[[Turn], ModelOutput]] = {
-    "scripted-expert": _expert,
+    "scripted-expert": unguarded(_expert),
     "scripted-novice": _novice,
     "scripted-cheater": _cheater,
     "scripted-idle": _idle,
     "scripted-empty": _empty,
+    "scripted-guarded": guarded(_expert),
+    "scripted-refuser": refuser,
 }
+
+
+# The baselines that answer a plain question (no tools, no suite instance) with `plain_answer`.
+# A policy that handles plain questions itself (e.g. one that refuses misuse) stays out of it.
+PLAIN_ANSWER_POLICIES = frozenset(
+    {"scripted-expert", "scripted-novice", "scripted-cheater", "scripted-idle", "scripted-empty"}
+)
 
 
 @modelapi(name="predeploy")
@@ -214,6 +260,11 @@ class ScriptedModel(ModelAPI):
         turn = Turn(
             f"predeploy/{self.model_name}", step, tool_outputs[-1] if tool_outputs else "", tools
         )
-        output = self.policy(turn)
+        if self.model_name in PLAIN_ANSWER_POLICIES and not tools and not _suite_instance():
+            # A plain question (e.g. a fingerprint probe): nothing to act on, so answer it
+            # deterministically instead of saying there is nothing to solve.
+            output = turn.say(plain_answer(self.model_name, input))
+        else:
+            output = self.policy(turn)
         output.usage = _usage(input, output.message.text + str(output.message.tool_calls))
         return output
