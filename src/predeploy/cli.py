@@ -17,6 +17,7 @@ from .clearinghouse.cases_cli import cases_app
 from .clearinghouse.cli import vulns_app
 from .cli_support import JsonOption, console, fail, local_runtime, print_json, reported_errors
 from .defense.cli import check
+from .identity.cli import fingerprint_app
 from .interop.cli import export_advisory, import_advisories
 from .keys_cli import keys_app
 from .migrate import upgrade
@@ -56,6 +57,7 @@ advisories_app.command("import")(import_advisories)
 advisories_app.command("export")(export_advisory)
 app.add_typer(advisories_app, name="advisories")
 app.command("check")(check)
+app.add_typer(fingerprint_app, name="fingerprint")
 
 
 @app.command()
