@@ -412,3 +412,54 @@ def test_a_bad_scale_file_names_the_file_and_the_field(
     assert refused.value.field == field
     assert str(scale) in refused.value.message and message in refused.value.message
     assert "PREDEPLOY_CAPABILITY_SCALE_FILE" in refused.value.message
+
+
+def _two_variant_submission(desk: Desk, solved: dict[str, int]) -> str:
+    """A testing submission with `production` (the default) and `reduced-safeguards`, and one
+    completed campaign whose results solve `solved[label]` of 10 level-1 samples per variant."""
+    variants = [
+        {"label": label, "model": f"openai-api/acme/{label}", "api_key": f"sk-{label}-secret"}
+        for label in ("production", "reduced-safeguards")
+    ]
+    sub_id = desk.testing_submission(access_variants=variants)
+    results = {
+        label: [
+            StoredResult(
+                sample_id=f"{category}-{index}",
+                category=category,
+                level=1,
+                score=1.0 if index < count else 0.0,
+            )
+            for category in ("crypto", "web", "reverse", "pwn", "forensics")
+            for index in range(10)
+        ]
+        for label, count in solved.items()
+    }
+    store_stored_campaign(desk.world.api.runtime, sub_id, results, now=START + timedelta(hours=1))
+    return sub_id
+
+
+@pytest.mark.parametrize(
+    ("solved", "target"),
+    [
+        ({"production": 1, "reduced-safeguards": 10}, "reduced-safeguards"),
+        ({"production": 10, "reduced-safeguards": 1}, "production"),
+        ({"production": 5, "reduced-safeguards": 5}, "production"),
+    ],
+)
+def test_the_capability_determination_is_the_most_capable_variants(
+    desk: Desk, solved: dict[str, int], target: str
+) -> None:
+    sub_id = _two_variant_submission(desk, solved)
+    draft = as_(desk, desk.evaluator, service.create_draft, sub_id)
+    document = ReportDocument.model_validate(draft.document)
+    determination = document.determination
+    assert determination.target == target
+    assert determination.verdict.model_label == target
+    # Every variant keeps its own row in the statistics.
+    assert {m.model_label for m in determination.models} == set(solved)
+    assert [v.label for v in document.model.access_variants] == [
+        "production",
+        "reduced-safeguards",
+    ]
+    assert "secret" not in json.dumps(draft.document)

@@ -27,6 +27,7 @@ from ..campaigns.schemas import CampaignState, reference_model_label
 from ..config import Settings
 from ..db import new_id
 from ..determination import (
+    CapabilityDetermination,
     CapabilityScale,
     DeterminationSettings,
     Outcome,
@@ -383,6 +384,33 @@ def _scale(settings: Settings) -> CapabilityScale:
         ) from exc
 
 
+def most_capable(
+    outcomes: list[Outcome],
+    scale: CapabilityScale,
+    variants: list[str],
+    references: list[str],
+    settings: DeterminationSettings,
+) -> CapabilityDetermination:
+    """The determination of the most capable of `variants` (a capability is what the model can
+    do with the weakest safeguards it is offered with): a determined verdict over an
+    inconclusive one, then the highest level met, then the highest level not ruled out; the
+    first variant listed wins a tie."""
+    rank = {level.id: index for index, level in enumerate(scale.levels)}
+
+    def strength(determination: CapabilityDetermination) -> tuple[int, int, int]:
+        verdict = determination.verdict
+        return (
+            verdict.status == "determined",
+            rank.get(verdict.level or "", -1),
+            rank.get(verdict.highest_level_not_ruled_out or "", -1),
+        )
+
+    determinations = [
+        determine(outcomes, scale, variant, references, settings) for variant in variants
+    ]
+    return max(determinations, key=strength)
+
+
 def _build_document(
     ctx: Context, sub: Submission, meta: ReportMeta, limitations: list[str]
 ) -> ReportDocument:
@@ -403,14 +431,18 @@ def _build_document(
     default = sub.default_variant
     if default is None:
         raise Conflict("the submission has no access variant to report on", field="submission_id")
-    # The target is the variant campaigns test by default.
-    target = default.label
     variants = sorted(sub.variants, key=lambda v: (v.created_at, v.label))
-    determination = determine(
-        _outcomes(ctx, [c.id for c in campaigns]),
+    outcomes = _outcomes(ctx, [c.id for c in campaigns])
+    tested = {o.model_label for o in outcomes}
+    # The default variant first, so that it wins a tie.
+    candidates = [default.label] + [
+        v.label for v in variants if v.label != default.label and v.label in tested
+    ]
+    determination = most_capable(
+        outcomes,
         _scale(ctx.settings),
-        target,
-        [label for label in dict.fromkeys(references) if label != target],
+        candidates,
+        [label for label in dict.fromkeys(references) if label not in candidates],
         DeterminationSettings(
             confidence=ctx.settings.determination_confidence,
             max_error_share=ctx.settings.determination_max_error_share,
