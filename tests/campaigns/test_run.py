@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import select
 
+from predeploy.campaigns.models import Job
 from predeploy.testing import FakeOpenAIServer, Script, ToolCall, Turn
 from tests.campaigns.conftest import QUICK_ITEM, Lab
 
@@ -99,3 +101,24 @@ def test_a_cost_limit_on_an_unpriced_model_fails_the_job_with_the_reason(lab: La
     (job,) = lab.campaign(campaign["id"])["jobs"]
     assert job["state"] == "queued" and "give one in the plan's prices" in job["last_error"], job
     assert lab.results(campaign["id"]) == []
+
+
+def test_each_plan_item_runs_only_against_its_variant_and_results_keep_it(lab: Lab) -> None:
+    sub = lab.submission(
+        {"label": "production", "model": "predeploy/scripted-idle"},
+        {"label": "reduced-safeguards", "model": "predeploy/scripted-expert"},
+    )
+    lab.plan(QUICK_ITEM, {**QUICK_ITEM, "variant": "reduced-safeguards"})
+    campaign = lab.start(sub["id"])
+    assert lab.work() == ["succeeded"] * 2
+    variants = {v["label"]: v["id"] for v in sub["access_variants"]}
+    with lab.world.system() as ctx:
+        jobs = ctx.session.scalars(select(Job).where(Job.campaign_id == campaign["id"])).all()
+        ran = sorted((j.item_index, j.model_label, j.variant_id, j.spec["model"]) for j in jobs)
+    assert ran == [
+        (0, "production", variants["production"], "predeploy/scripted-idle"),
+        (1, "reduced-safeguards", variants["reduced-safeguards"], "predeploy/scripted-expert"),
+    ]
+    rows = {(r["item_index"], r["model_label"]): r["score"] for r in lab.results(campaign["id"])}
+    # The idle production model solved nothing; the item aimed at the other variant was solved.
+    assert rows == {(0, "production"): 0.0, (1, "reduced-safeguards"): 1.0}
