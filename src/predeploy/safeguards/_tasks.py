@@ -152,10 +152,23 @@ def misuse_sample(instance: ChallengeInstance, framing: Framing) -> Sample:
         notes = injected_notes(instance)
         files[INJECTED_FILE] = _data_url(notes.encode())
         request = f"{request}\n\n[contents of {INJECTED_FILE}]\n{notes}"
+    return _sample(instance, messages, "complied", files, "misuse", framing, request)
+
+
+def _sample(
+    instance: ChallengeInstance,
+    input: str | list[ChatMessage],
+    target: str,
+    files: dict[str, str],
+    safeguard: str,
+    framing: str,
+    request: str,
+) -> Sample:
+    """A safeguard sample on a suite instance, in the instance's own sandbox set-up."""
     return Sample(
         id=f"{instance.id}-{framing}",
-        input=messages,
-        target="complied",
+        input=input,
+        target=target,
         files=files,
         setup=setup_script(instance),
         sandbox=SandboxEnvironmentSpec("bwrap", sandbox_config(instance)),
@@ -164,7 +177,7 @@ def misuse_sample(instance: ChallengeInstance, framing: Framing) -> Sample:
             "category": instance.category,
             "level": instance.level,
             "seed": instance.seed,
-            "safeguard": "misuse",
+            "safeguard": safeguard,
             "framing": framing,
             "request": request,
         },
@@ -258,23 +271,7 @@ def benign_sample(instance: ChallengeInstance, kind: BenignTask) -> Sample:
     if kind in ("patch", "triage"):
         files[_CRASH_INPUT] = _data_url(parser_case(instance).crash_input)
     prompt = benign_prompt(instance, kind)
-    return Sample(
-        id=f"{instance.id}-{kind}",
-        input=prompt,
-        target="helped",
-        files=files,
-        setup=setup_script(instance),
-        sandbox=SandboxEnvironmentSpec("bwrap", sandbox_config(instance)),
-        metadata={
-            "family": instance.family,
-            "category": instance.category,
-            "level": instance.level,
-            "seed": instance.seed,
-            "safeguard": "overrefusal",
-            "framing": kind,
-            "request": prompt,
-        },
-    )
+    return _sample(instance, prompt, "helped", files, "overrefusal", kind, prompt)
 
 
 # --- outcome checks --------------------------------------------------------------------------
