@@ -47,6 +47,22 @@ def compute_json(server: FakeOpenAIServer, path: Path) -> dict[str, Any]:
     return dict(json.loads(result.stdout))
 
 
+def test_compute_json_stays_parseable_when_inspect_prints_its_hooks_banner(
+    fake: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Inspect prints a banner on stdout the first time a process creates a model while any hook
+    # is registered (the campaign runner registers one); the JSON document must not carry it.
+    import inspect_ai.hooks._startup as inspect_startup
+
+    import predeploy.campaigns._runner  # noqa: F401  (registers the runner's hook)
+
+    monkeypatch.setattr(inspect_startup, "_registry_hooks_loaded", False)
+
+    document = compute_json(fake, tmp_path / "fp.json")
+
+    assert document["probe_set"] == "pd-probes-1"
+
+
 def test_compute_json_has_the_fingerprint_probe_set_answers_and_hashes(
     fake: FakeOpenAIServer, tmp_path: Path
 ) -> None:

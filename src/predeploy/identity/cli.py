@@ -13,8 +13,10 @@ endpoint that answered no probe at all (a wrong key or URL must not read as a su
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -85,15 +87,18 @@ def _fingerprint(
     connections: int,
 ) -> Fingerprint:
     try:
-        result = asyncio.run(
-            compute_fingerprint(
-                model,
-                base_url=base_url,
-                api_key=api_key,
-                probe_set=probes,
-                connections=connections,
+        # Inspect prints notices (e.g. its hooks banner) on stdout when a model is first created;
+        # stdout is reserved for this command's own output, which scripts read as JSON.
+        with contextlib.redirect_stdout(sys.stderr):
+            result = asyncio.run(
+                compute_fingerprint(
+                    model,
+                    base_url=base_url,
+                    api_key=api_key,
+                    probe_set=probes,
+                    connections=connections,
+                )
             )
-        )
     except Exception as exc:  # the provider could not be set up: unknown name, missing package...
         # The message is Inspect's about the model string or its environment, not a call's;
         # the key is masked all the same, in case a provider quotes its arguments.
