@@ -53,16 +53,18 @@ def classify_error(message: str, traceback: str) -> ErrorClass:
     return ErrorClass.MODEL_ERROR
 
 
-def _score(summary: EvalSampleSummary) -> tuple[float | None, Any, str | None]:
+def _score(
+    summary: EvalSampleSummary,
+) -> tuple[float | None, Any, str | None, dict[str, Any] | None]:
     if not summary.scores:
-        return None, None, None
+        return None, None, None, None
     score = next(iter(summary.scores.values()))
     try:
         numeric: float | None = value_to_float()(score.value)
     except (ValueError, TypeError):
         numeric = None
     answer = score.answer[:ANSWER_MAX_CHARS] if score.answer is not None else None
-    return numeric, score.value, answer
+    return numeric, score.value, answer, score.metadata or None
 
 
 def _int(value: Any) -> int | None:
@@ -84,13 +86,13 @@ def _row(
     metadata = summary.metadata or {}
     error_class = ErrorClass.NONE
     error_message = ""
-    score, score_value, answer = _score(summary)
+    score, score_value, answer, score_metadata = _score(summary)
     if summary.error is not None:
         sample = read_eval_log_sample(log_path, summary.id, summary.epoch)
         traceback = sample.error.traceback if sample.error else ""
         error_class = classify_error(summary.error, traceback)
         error_message = summary.error[:4000]
-        score, score_value = None, None
+        score, score_value, score_metadata = None, None, None
     elif summary.limit is not None:
         error_class = ErrorClass.LIMIT_REACHED
         error_message = f"{summary.limit} limit reached"
@@ -110,6 +112,7 @@ def _row(
         "score": score,
         "score_value": score_value,
         "answer": answer,
+        "score_metadata": score_metadata,
         "input_tokens": sum(u.input_tokens for u in usage),
         "output_tokens": sum(u.output_tokens for u in usage),
         "total_tokens": sum(u.total_tokens for u in usage),

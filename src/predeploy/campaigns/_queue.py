@@ -19,7 +19,7 @@ from ..submissions.models import Submission
 from ..submissions.service import mark_testing
 from ..submissions.states import ACCESS_STATES, State
 from .models import Campaign, Job, SampleStart
-from .schemas import CampaignState, JobState
+from .schemas import JOB_OPEN_STATES, CampaignState, JobState
 
 
 @dataclass(frozen=True)
@@ -240,10 +240,24 @@ def settle_campaign(ctx: Context, campaign: Campaign) -> None:
     states = set(ctx.session.scalars(select(Job.state).where(Job.campaign_id == campaign.id)).all())
     if states & {JobState.QUEUED.value, JobState.RUNNING.value}:
         return
+    if JobState.HELD.value in states:
+        release_held_jobs(ctx, campaign)
+        return
     if JobState.FAILED.value in states:
         end_campaign(ctx, campaign, CampaignState.FAILED, "one or more jobs failed")
     else:
         end_campaign(ctx, campaign, CampaignState.COMPLETED, "")
+
+
+def release_held_jobs(ctx: Context, campaign: Campaign) -> None:
+    """Queue the campaign's held jobs (its closing identity probes): every other job has ended."""
+    now = ctx.now()
+    for job in ctx.session.scalars(
+        select(Job).where(Job.campaign_id == campaign.id, Job.state == JobState.HELD.value)
+    ):
+        job.state = JobState.QUEUED.value
+        job.not_before = max(job.not_before, now)
+    ctx.session.flush()
 
 
 def end_campaign(ctx: Context, campaign: Campaign, state: CampaignState, reason: str) -> None:
@@ -257,7 +271,7 @@ def end_campaign(ctx: Context, campaign: Campaign, state: CampaignState, reason:
     for job in ctx.session.scalars(
         select(Job).where(
             Job.campaign_id == campaign.id,
-            Job.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
+            Job.state.in_([state.value for state in JOB_OPEN_STATES]),
         )
     ):
         job.state = JobState.CANCELLED.value

@@ -150,6 +150,9 @@ class SampleResult(Base):
     score: Mapped[float | None] = mapped_column(Float, default=None)
     score_value: Mapped[Any] = mapped_column(JSON, nullable=True, default=None)
     answer: Mapped[str | None] = mapped_column(Text, default=None)
+    score_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    """The score's metadata, as the log's sample summary holds it (Inspect shortens long
+    values there): safeguard labels, identity answer hashes."""
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     total_tokens: Mapped[int] = mapped_column(Integer, default=0)

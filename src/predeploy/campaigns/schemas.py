@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
+from ..identity import PROBE_SET, PROBE_SETS
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 # Inspect task references: registry names (`predeploy/cyber_suite`, `inspect_evals/cybench`),
@@ -160,6 +162,22 @@ class PlanDocument(_Strict):
         ),
     )
     items: list[PlanItem] = Field(min_length=1, max_length=500)
+    identity_probes: str | None = Field(
+        default=PROBE_SET.id,
+        description=(
+            "The probe set each tested access variant answers at the start and at the end of "
+            "the campaign (its behavioural fingerprint, signed into the report); null to skip."
+        ),
+    )
+
+    @field_validator("identity_probes")
+    @classmethod
+    def _known_probe_set(cls, value: str | None) -> str | None:
+        if value is not None and value not in PROBE_SETS:
+            raise ValueError(
+                f"unknown probe set {value!r} (known: {', '.join(sorted(PROBE_SETS))})"
+            )
+        return value
 
     @field_validator("estimated_duration", mode="before")
     @classmethod
@@ -214,6 +232,8 @@ CAMPAIGN_OPEN_STATES = frozenset({CampaignState.QUEUED, CampaignState.RUNNING})
 
 
 class JobState(enum.StrEnum):
+    HELD = "held"
+    """Waits until every other job of its campaign has ended (the closing identity probes)."""
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -221,7 +241,7 @@ class JobState(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-JOB_OPEN_STATES = frozenset({JobState.QUEUED, JobState.RUNNING})
+JOB_OPEN_STATES = frozenset({JobState.HELD, JobState.QUEUED, JobState.RUNNING})
 
 
 class ErrorClass(enum.StrEnum):
@@ -334,6 +354,12 @@ class WorkerOutcome(BaseModel):
     job_id: str | None
     outcome: Literal["idle", "succeeded", "failed", "cancelled", "released", "refused"]
     message: str = ""
+
+
+IDENTITY_START_INDEX = -2
+"""The `item_index` of a campaign's opening identity probes (claimed before any plan item)."""
+IDENTITY_END_INDEX = -1
+"""The `item_index` of its closing identity probes (held until every other job has ended)."""
 
 
 def reference_model_label(label: str) -> str:

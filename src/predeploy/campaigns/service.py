@@ -7,6 +7,7 @@ exploits against the suite; nobody else sees anything (404, as for the submissio
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from ..accounts.actor import Actor
 from ..accounts.models import Scope
 from ..audit.service import record
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from ..identity import IDENTITY_TASK
 from ..pagination import DEFAULT_LIMIT, Page, page_of, paginate
 from ..runtime import Context
 from ..submissions.models import AccessVariant, Submission
@@ -27,6 +29,8 @@ from ._queue import end_campaign, refusal
 from .models import Campaign, Job, SampleResult, TestPlan
 from .schemas import (
     CAMPAIGN_OPEN_STATES,
+    IDENTITY_END_INDEX,
+    IDENTITY_START_INDEX,
     CampaignOut,
     CampaignState,
     ErrorClass,
@@ -72,15 +76,51 @@ def _item_seeds(item: PlanItem) -> dict[str, Any]:
     return {"seeds": random_seeds(instances), "source": "cryptographic"}
 
 
-def _job_specs(
-    plan: PlanDocument, sub: Submission, seeds: dict[str, Any]
-) -> list[tuple[int, PlanItem, str, AccessVariant | None, dict[str, Any]]]:
-    """One (item index, item, model label, variant, spec) per plan item x model."""
+@dataclass(frozen=True)
+class _JobSpec:
+    """A job to queue: plan item (or identity probe) index, task, model label and spec."""
+
+    item_index: int
+    task: str
+    label: str
+    variant: AccessVariant | None
+    spec: dict[str, Any]
+    held: bool = False
+
+
+def _identity_specs(
+    plan: PlanDocument, tested: dict[str, AccessVariant], probe_set_id: str
+) -> list[_JobSpec]:
+    """Each tested variant's identity probes, at the start and (held) at the end."""
+    jobs: list[_JobSpec] = []
+    for index, held in ((IDENTITY_START_INDEX, False), (IDENTITY_END_INDEX, True)):
+        for variant in tested.values():
+            spec = {
+                "task": IDENTITY_TASK,
+                "task_args": {"probe_set_id": probe_set_id},
+                "epochs": 1,
+                "limits": {},
+                "sandbox": None,
+                # Probes are asked bare, exactly as `predeploy fingerprint compute` asks them:
+                # no agent, no system prompt of the plan's.
+                "elicitation": {},
+                "model": variant.model,
+                "base_url": variant.base_url,
+                "api_key_env": None,
+                "price": _price(plan, variant.label),
+            }
+            jobs.append(_JobSpec(index, IDENTITY_TASK, variant.label, variant, spec, held))
+    return jobs
+
+
+def _job_specs(plan: PlanDocument, sub: Submission, seeds: dict[str, Any]) -> list[_JobSpec]:
+    """One job per plan item x model, and the identity probes of every variant tested."""
     variants = {v.label: v for v in sub.variants}
     first = sub.default_variant
     if first is None:
         raise Conflict("the submission has no access variant to test", field="submission_id")
-    jobs: list[tuple[int, PlanItem, str, AccessVariant | None, dict[str, Any]]] = []
+    jobs: list[_JobSpec] = []
+    tested: dict[str, AccessVariant] = {}
     for index, item in enumerate(plan.items):
         task_args = dict(item.task_args)
         if str(index) in seeds:
@@ -101,13 +141,14 @@ def _job_specs(
                 field="plan",
             )
         variant = variants[item.variant] if item.variant else first
+        tested.setdefault(variant.label, variant)
         target = {
             "model": variant.model,
             "base_url": variant.base_url,
             "api_key_env": None,
             "price": _price(plan, variant.label),
         }
-        jobs.append((index, item, variant.label, variant, common | target))
+        jobs.append(_JobSpec(index, item.task, variant.label, variant, common | target))
         if item.compare:
             for reference in plan.reference_models:
                 spec = common | {
@@ -116,7 +157,10 @@ def _job_specs(
                     "api_key_env": reference.api_key_env,
                     "price": _price(plan, reference.label),
                 }
-                jobs.append((index, item, reference_model_label(reference.label), None, spec))
+                label = reference_model_label(reference.label)
+                jobs.append(_JobSpec(index, item.task, label, None, spec))
+    if plan.identity_probes is not None:
+        jobs.extend(_identity_specs(plan, tested, plan.identity_probes))
     return jobs
 
 
@@ -165,15 +209,15 @@ def start_campaign(ctx: Context, submission_id: str, plan_ref: str) -> CampaignO
     ctx.session.add(campaign)
     ctx.session.flush()
     campaign.log_root = _artifacts.campaign_root(ctx.settings.resolved_artifact_store, campaign.id)
-    for index, item, label, variant, spec in specs:
+    for job_spec in specs:
         job = Job(
             campaign_id=campaign.id,
-            item_index=index,
-            task=item.task,
-            model_label=label,
-            variant_id=variant.id if variant else None,
-            spec=spec,
-            state=JobState.QUEUED.value,
+            item_index=job_spec.item_index,
+            task=job_spec.task,
+            model_label=job_spec.label,
+            variant_id=job_spec.variant.id if job_spec.variant else None,
+            spec=job_spec.spec,
+            state=(JobState.HELD if job_spec.held else JobState.QUEUED).value,
             not_before=max(now, sub.window_start),
             log_dir="",
             retried_failures={},

@@ -21,9 +21,11 @@ from ._fingerprint import (
     TEMPERATURE,
     compare,
     compute_fingerprint,
+    fingerprint_from_hashes,
     normalise,
 )
 from ._probes import PROBE_SET, PROBE_SETS, Probe, ProbeSet, probe_set
+from ._task import IDENTITY_TASK, identity_probes
 from .schemas import (
     FAILED_ANSWER_HASH,
     FINGERPRINT_FILE_VARIANT,
@@ -48,6 +50,7 @@ __all__ = [
     "DEFAULT_THRESHOLDS",
     "FAILED_ANSWER_HASH",
     "FINGERPRINT_FILE_VARIANT",
+    "IDENTITY_TASK",
     "PROBE_SET",
     "PROBE_SETS",
     "TEMPERATURE",
@@ -65,8 +68,10 @@ __all__ = [
     "answer_hash",
     "compare",
     "compute_fingerprint",
+    "fingerprint_from_hashes",
     "fingerprint_of",
     "fingerprints_in",
+    "identity_probes",
     "normalise",
     "probe_set",
 ]

@@ -15,6 +15,7 @@ import logging
 import re
 import time
 import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
@@ -212,6 +213,21 @@ async def compute_fingerprint(
         computed_at=computed_at,
         seconds=round(seconds, 3),
         settings=settings,
+    )
+
+
+def fingerprint_from_hashes(probes: ProbeSet, answer_hashes: Mapping[str, str]) -> FingerprintRef:
+    """The fingerprint of answer hashes gathered elsewhere (a campaign's identity probes): every
+    probe of `probes` without a hash, or with an unknown id, counts as failed."""
+    hashes = {
+        probe.id: answer_hashes.get(probe.id) or FAILED_ANSWER_HASH for probe in probes.probes
+    }
+    return FingerprintRef(
+        fingerprint=fingerprint_of(probes.id, hashes),
+        probe_set=probes.id,
+        probe_set_sha256=probes.sha256,
+        answer_hashes=hashes,
+        failed=[probe for probe, value in hashes.items() if value == FAILED_ANSWER_HASH],
     )
 
 
