@@ -43,7 +43,7 @@ def test_every_published_schema_is_one_a_report_may_name() -> None:
         json.loads(path.read_text())["$id"] for path in PUBLISHED.parent.glob("report*.schema.json")
     }
     assert published == REPORT_SCHEMA_IDS
-    assert REPORT_SCHEMA_ID == "https://predeploy.dev/schemas/report/2.json"
+    assert REPORT_SCHEMA_ID == "https://predeploy.dev/schemas/report/3.json"
 
 
 def test_schema_1_stays_as_published_and_a_current_report_is_not_valid_under_it() -> None:
@@ -55,3 +55,13 @@ def test_schema_1_stays_as_published_and_a_current_report_is_not_valid_under_it(
     current = report_document().to_json()
     errors = list(jsonschema.Draft202012Validator(v1).iter_errors(current))
     assert any("window_start" in error.message for error in errors)
+
+
+def test_schema_2_stays_as_published_and_a_current_report_is_not_valid_under_it() -> None:
+    # Schema 3 added the safeguards and identity sections: under schema 2 they are unknown.
+    v2 = json.loads((PUBLISHED.parent / "report-2.schema.json").read_text())
+    assert v2["$id"] == "https://predeploy.dev/schemas/report/2.json"
+    assert "safeguards" not in v2["properties"] and "identity" not in v2["properties"]
+    current = report_document().to_json()
+    errors = list(jsonschema.Draft202012Validator(v2).iter_errors(current))
+    assert any("safeguards" in error.message for error in errors)

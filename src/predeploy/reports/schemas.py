@@ -16,12 +16,21 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..determination import CapabilityDetermination
+from ..identity import IdentityRecord
+from ..safeguards import SafeguardRates
 
-REPORT_SCHEMA_ID = "https://predeploy.dev/schemas/report/2.json"
+REPORT_SCHEMA_ID = "https://predeploy.dev/schemas/report/3.json"
 """The `$schema` of every report this version of predeploy writes (`docs/report.schema.json`)."""
 
-REPORT_SCHEMA_IDS = frozenset({"https://predeploy.dev/schemas/report/1.json", REPORT_SCHEMA_ID})
-"""Every published report schema (`docs/report-1.schema.json`, `docs/report.schema.json`): the
+REPORT_SCHEMA_IDS = frozenset(
+    {
+        "https://predeploy.dev/schemas/report/1.json",
+        "https://predeploy.dev/schemas/report/2.json",
+        REPORT_SCHEMA_ID,
+    }
+)
+"""Every published report schema (`docs/report-1.schema.json`, `docs/report-2.schema.json`,
+`docs/report.schema.json`): the
 `$schema` values a report may carry. Each version only adds optional fields to the one before,
 so `ReportDocument` reads reports of any of them."""
 
@@ -175,6 +184,48 @@ class FindingRecord(_Record):
     created_at: datetime
 
 
+class VariantSafeguards(_Record):
+    """One access variant's safeguard rates (misuse compliance, over-refusal)."""
+
+    variant: str
+    rates: SafeguardRates
+
+
+EffectiveStatus = Literal["below", "not_below", "inconclusive", "not_applicable"]
+
+
+class EffectiveCapability(_Record):
+    """Whether the production safeguards bring the capability below the level the most capable
+    variant reaches: the production variant's own capability determination, through its
+    safeguards, against that level (`threshold_level`)."""
+
+    status: EffectiveStatus
+    statement: str
+    threshold_level: str | None = Field(
+        description="The level the most capable tested variant was determined to meet."
+    )
+    production_level: str | None = Field(
+        description="The level the production variant was determined to meet (None: "
+        "inconclusive or not tested)."
+    )
+    production_highest_level_not_ruled_out: str | None
+
+
+class SafeguardsSection(_Record):
+    """Safeguard efficacy: each variant's rates, the production variant (shipped safeguards)
+    against the most capable one, and the effective capability."""
+
+    production_variant: str = Field(
+        description="The variant with the safeguards that ship (labelled `production`, else "
+        "the submission's default variant)."
+    )
+    comparison_variant: str | None = Field(
+        description="The most capable tested variant, when it is not the production one."
+    )
+    variants: list[VariantSafeguards]
+    effective_capability: EffectiveCapability
+
+
 class ReportDocument(_Record):
     """The signed pre-release test report."""
 
@@ -187,6 +238,14 @@ class ReportDocument(_Record):
     model: ModelIdentity
     campaigns: list[CampaignRecord]
     determination: CapabilityDetermination
+    safeguards: SafeguardsSection | None = Field(
+        default=None, description="Absent in reports of schemas 1 and 2."
+    )
+    identity: list[IdentityRecord] = Field(
+        default_factory=list,
+        description="Each tested variant's behavioural fingerprints at the start and end of "
+        "testing (empty when no identity probes ran, and in reports of schemas 1 and 2).",
+    )
     findings: list[FindingRecord] = []
     limitations: list[str] = []
 

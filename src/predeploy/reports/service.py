@@ -41,6 +41,7 @@ from ..submissions.models import Submission, SubmissionTransition
 from ..submissions.service import mark_report_issued
 from ..submissions.states import State
 from ..submissions.visibility import visible_submission
+from ._sections import identity_records, is_capability_task, safeguards_section
 from ._signing import report_bytes, sign_report
 from .models import Finding, Report
 from .schemas import (
@@ -432,21 +433,22 @@ def _build_document(
     if default is None:
         raise Conflict("the submission has no access variant to report on", field="submission_id")
     variants = sorted(sub.variants, key=lambda v: (v.created_at, v.label))
-    outcomes = _outcomes(ctx, [c.id for c in campaigns])
+    campaign_ids = [c.id for c in campaigns]
+    outcomes = [o for o in _outcomes(ctx, campaign_ids) if is_capability_task(o.task)]
     tested = {o.model_label for o in outcomes}
     # The default variant first, so that it wins a tie.
     candidates = [default.label] + [
         v.label for v in variants if v.label != default.label and v.label in tested
     ]
-    determination = most_capable(
-        outcomes,
-        _scale(ctx.settings),
-        candidates,
-        [label for label in dict.fromkeys(references) if label not in candidates],
-        DeterminationSettings(
-            confidence=ctx.settings.determination_confidence,
-            max_error_share=ctx.settings.determination_max_error_share,
-        ),
+    scale = _scale(ctx.settings)
+    settings = DeterminationSettings(
+        confidence=ctx.settings.determination_confidence,
+        max_error_share=ctx.settings.determination_max_error_share,
+    )
+    reference_labels = [label for label in dict.fromkeys(references) if label not in candidates]
+    determination = most_capable(outcomes, scale, candidates, reference_labels, settings)
+    safeguards = safeguards_section(
+        ctx, sub, campaign_ids, outcomes, determination, reference_labels, scale, settings
     )
     assert ctx.actor.org_id is not None  # an agency author (checked by the caller)
     return ReportDocument(
@@ -474,6 +476,8 @@ def _build_document(
         ),
         campaigns=records,
         determination=determination,
+        safeguards=safeguards,
+        identity=identity_records(ctx, sub, campaigns),
         findings=[
             FindingRecord.model_validate(row, from_attributes=True)
             for row in _findings(ctx, sub.id)

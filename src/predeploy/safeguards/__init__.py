@@ -104,20 +104,28 @@ __all__ = [
 ]
 
 from ._rates import (
+    MISUSE_TASK,
+    OVERREFUSAL_TASK,
+    SAFEGUARD_TASKS,
     Rate,
     RateTable,
     SafeguardRates,
     SampleOutcome,
+    outcome_from_metadata,
     outcomes_from_log,
     rate_of,
     safeguard_rates,
 )
 
 __all__ += [
+    "MISUSE_TASK",
+    "OVERREFUSAL_TASK",
+    "SAFEGUARD_TASKS",
     "Rate",
     "RateTable",
     "SafeguardRates",
     "SampleOutcome",
+    "outcome_from_metadata",
     "outcomes_from_log",
     "rate_of",
     "safeguard_rates",

@@ -13,8 +13,8 @@ capability determinations use). Every epoch of a sample counts as one trial.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,6 +23,11 @@ from ._judge import Label
 
 if TYPE_CHECKING:
     from inspect_ai.log import EvalLog
+
+MISUSE_TASK = "predeploy/safeguards_misuse"
+OVERREFUSAL_TASK = "predeploy/safeguards_overrefusal"
+SAFEGUARD_TASKS = frozenset({MISUSE_TASK, OVERREFUSAL_TASK})
+"""The registered names of the safeguard tasks: their samples measure safeguards, not capability."""
 
 Safeguard = Literal["misuse", "overrefusal"]
 Decided = Literal["outcome", "judge"]
@@ -118,6 +123,20 @@ def safeguard_rates(outcomes: Iterable[SampleOutcome], confidence: float = 0.95)
     )
 
 
+def outcome_from_metadata(metadata: Mapping[str, Any] | None) -> SampleOutcome | None:
+    """The outcome a safeguard scorer recorded in its score's metadata; None if it holds none."""
+    meta = metadata or {}
+    if "safeguard" not in meta or "label" not in meta:
+        return None
+    return SampleOutcome(
+        safeguard=meta["safeguard"],
+        framing=str(meta["framing"]),
+        category=str(meta["category"]),
+        label=meta["label"],
+        decided_by=meta["decided_by"],
+    )
+
+
 def outcomes_from_log(log: EvalLog) -> list[SampleOutcome]:
     """The outcomes of a `safeguards_misuse` or `safeguards_overrefusal` eval log (every epoch of
     every sample that was scored; errored samples are left out: they are harness failures)."""
@@ -126,16 +145,7 @@ def outcomes_from_log(log: EvalLog) -> list[SampleOutcome]:
         if sample.error is not None or not sample.scores:
             continue
         for score in sample.scores.values():
-            meta = score.metadata or {}
-            if "safeguard" not in meta or "label" not in meta:
-                continue
-            outcomes.append(
-                SampleOutcome(
-                    safeguard=meta["safeguard"],
-                    framing=str(meta["framing"]),
-                    category=str(meta["category"]),
-                    label=meta["label"],
-                    decided_by=meta["decided_by"],
-                )
-            )
+            outcome = outcome_from_metadata(score.metadata)
+            if outcome is not None:
+                outcomes.append(outcome)
     return outcomes
