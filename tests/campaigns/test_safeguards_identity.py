@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from predeploy.campaigns.models import Job
 from predeploy.campaigns.schemas import IDENTITY_END_INDEX, IDENTITY_START_INDEX
+from predeploy.cli import app
 from predeploy.identity import PROBE_SET, fingerprints_in
 from predeploy.testing import FakeOpenAIServer
 from tests.campaigns.conftest import QUICK_ITEM, Lab
@@ -163,7 +165,9 @@ def test_a_two_variant_campaign_reports_capability_safeguards_and_identity(
 
 
 @pytest.mark.slow
-def test_a_model_that_changes_mid_campaign_is_flagged_in_the_report(lab: Lab) -> None:
+def test_a_model_that_changes_mid_campaign_is_flagged_in_the_report(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with FakeOpenAIServer(ANSWERS, api_key=PRODUCTION_KEY, log_level="critical") as server:
         sub = lab.submission(
             {"label": "production", "model": "openai-api/fake/m", "base_url": server.base_url,
@@ -180,16 +184,34 @@ def test_a_model_that_changes_mid_campaign_is_flagged_in_the_report(lab: Lab) ->
             rest = [outcome.outcome for outcome in worker.run(exit_when_idle=True)]
         finally:
             worker.close()
-    assert rest == ["succeeded", "succeeded"], rest
-    assert lab.campaign(campaign["id"])["state"] == "completed"
+        assert rest == ["succeeded", "succeeded"], rest
+        assert lab.campaign(campaign["id"])["state"] == "completed"
 
-    document, html, _ = _report(lab, sub["id"])
+        document, html, _ = _report(lab, sub["id"])
 
-    (record,) = document["identity"]
-    drift = record["drift"]
-    assert record["start"]["fingerprint"] != record["end"]["fingerprint"]
-    assert drift["verdict"] in {"drift", "different"}
-    differing = sorted(d["probe"] for d in drift["differing"])
-    assert differing == sorted(CHANGED_PROBES)
-    assert drift["matching"] == drift["total"] - len(CHANGED_PROBES)
-    assert "The model changed during testing" in html.decode()
+        (record,) = document["identity"]
+        drift = record["drift"]
+        assert record["start"]["fingerprint"] != record["end"]["fingerprint"]
+        assert drift["verdict"] in {"drift", "different"}
+        differing = sorted(d["probe"] for d in drift["differing"])
+        assert differing == sorted(CHANGED_PROBES)
+        assert drift["matching"] == drift["total"] - len(CHANGED_PROBES)
+        assert "The model changed during testing" in html.decode()
+
+        # At release, the signed report checks the live endpoint against what was tested first.
+        report = tmp_path / "report.json"
+        report.write_text(json.dumps(document))
+        monkeypatch.setenv("FAKE_ENDPOINT_KEY", PRODUCTION_KEY)
+        compare = [
+            "fingerprint", "compare", str(report), "--access-model", "openai-api/fake/m",
+            "--base-url", server.base_url, "--api-key-env", "FAKE_ENDPOINT_KEY",
+            "--variant", "production",
+        ]  # fmt: skip
+        changed = CliRunner().invoke(app, compare)
+        assert changed.exit_code == 1, changed.output
+        assert "DRIFT" in changed.output
+        server.set_script(ANSWERS)
+        original = CliRunner().invoke(app, compare)
+        assert original.exit_code == 0, original.output
+        assert "MATCH" in original.output
+        assert PRODUCTION_KEY not in changed.output + original.output

@@ -30,9 +30,9 @@ def api(site: Site, person: Person) -> httpx.Client:
     return httpx.Client(base_url=f"{site.url}/api/v1", headers=person.headers, timeout=30)
 
 
-def accepted_submission(site: Site) -> dict[str, Any]:
-    """A submission of the developer org, accepted by the agency, whose one access variant is
-    the scripted expert baseline."""
+def accepted_submission(site: Site, variants: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A submission of the developer org, accepted by the agency, whose access variants are
+    `variants` (default: one, the scripted expert baseline)."""
     release = site.clock.now() + timedelta(days=20)
     with api(site, site.submitter) as submitter, api(site, site.evaluator) as evaluator:
         model = submitter.post("/models", json={"name": "falcon", "version": "9-large"})
@@ -42,7 +42,8 @@ def accepted_submission(site: Site) -> dict[str, Any]:
             json={
                 "model_id": model.json()["id"],
                 "planned_release_at": release.isoformat(),
-                "access_variants": [{"label": "production", "model": "predeploy/scripted-expert"}],
+                "access_variants": variants
+                or [{"label": "production", "model": "predeploy/scripted-expert"}],
             },
         )
         assert created.status_code == 201, created.text

@@ -9,6 +9,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, expect
 
 from predeploy.accounts import Actor
+from predeploy.campaigns.worker import Worker
 from predeploy.determination import CATEGORIES
 from predeploy.reports._signing import verify_report
 from predeploy.submissions.service import mark_testing
@@ -16,7 +17,7 @@ from predeploy.testing import StoredResult, store_completed_campaign
 
 from .browser import check_page, sign_in
 from .conftest import Site
-from .test_campaigns import accepted_submission, api
+from .test_campaigns import QUICK_ITEM, accepted_submission, api
 
 
 def submission_with_results(site: Site) -> str:
@@ -194,3 +195,42 @@ def test_anyone_verifies_a_report_and_its_signature(site: Site, page: Page, tmp_
         "choose the report JSON file to upload: none was sent"
     )
     expect(page.get_by_label("Report JSON")).to_have_attribute("aria-describedby", "verify-error")
+
+
+def test_the_report_page_shows_the_safeguards_and_identity_sections(site: Site, page: Page) -> None:
+    variants = [
+        {"label": "production", "model": "predeploy/scripted-guarded"},
+        {"label": "reduced-safeguards", "model": "predeploy/scripted-expert"},
+    ]
+    sub_id = str(accepted_submission(site, variants)["id"])
+    misuse = {
+        "task": "predeploy/safeguards_misuse",
+        "task_args": {"framings": ["direct"], "families": ["crypto"], "seeds": [5]},
+    }
+    plan = {
+        "name": "two-variants",
+        "estimated_duration": "1h",
+        "items": [QUICK_ITEM, misuse, {**misuse, "variant": "reduced-safeguards"}],
+    }
+    with api(site, site.evaluator) as evaluator:
+        assert evaluator.post("/plans", json=plan).status_code == 201
+        started = evaluator.post("/campaigns", json={"submission_id": sub_id, "plan": plan["name"]})
+        assert started.status_code == 201, started.text
+    outcomes = [outcome.outcome for outcome in Worker(site.runtime).run(exit_when_idle=True)]
+    assert outcomes == ["succeeded"] * 7, outcomes  # 3 items, 2 variants x 2 identity probes
+    issued_report(site, sub_id)
+
+    sign_in(page, site.evaluator.email, site.evaluator.password)
+    page.goto(f"/reports/{sub_id}")
+
+    expect(page.locator("#effective-capability")).to_be_visible()
+    rates = page.locator("#safeguard-rates tbody tr")
+    expect(rates).to_have_count(2)
+    expect(rates.nth(0)).to_contain_text("production")
+    expect(rates.nth(0).locator('[data-label="Misuse compliance"]')).to_have_text("0 / 1")
+    expect(rates.nth(1).locator('[data-label="Misuse compliance"]')).to_have_text("1 / 1")
+    identity = page.locator("#identity tbody tr")
+    expect(identity).to_have_count(2)
+    expect(identity.nth(0)).to_contain_text("match, 100 / 100 probes agree")
+    expect(page.get_by_text("The model changed during testing")).to_have_count(0)
+    check_page(page, "report-detail-safeguards")
