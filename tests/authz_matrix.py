@@ -238,11 +238,12 @@ class World:
 
     def fresh_campaign(self, org: str) -> dict[str, str]:
         """A new queued campaign of the plan on `org`'s accepted submission (for routes whose
-        success changes it): its id and its one job's id."""
+        success changes it): its id and the id of its plan item's job (the others are its
+        identity probes)."""
         body = {"submission_id": self.objects[org]["submission_id"], "plan": self.plan()}
         campaign = self.call(self.api.agency_admin, "POST", "/campaigns", 201, json=body)
-        (job,) = campaign["jobs"]
-        self.mark(org, campaign["id"], job["id"])
+        (job,) = [job for job in campaign["jobs"] if job["item_index"] == 0]
+        self.mark(org, campaign["id"], *(j["id"] for j in campaign["jobs"]))
         return {"campaign_id": str(campaign["id"]), "job_id": str(job["id"])}
 
     def campaign(self, org: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ the report must flag the drift.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -20,7 +21,7 @@ from typer.testing import CliRunner
 from predeploy.campaigns.models import Job
 from predeploy.campaigns.schemas import IDENTITY_END_INDEX, IDENTITY_START_INDEX
 from predeploy.cli import app
-from predeploy.identity import PROBE_SET, fingerprints_in
+from predeploy.identity import PROBE_SET, compute_fingerprint, fingerprints_in
 from predeploy.testing import FakeOpenAIServer
 from tests.campaigns.conftest import QUICK_ITEM, Lab
 from tests.identity.conftest import ANSWERS, CHANGED_ANSWERS, CHANGED_PROBES
@@ -143,6 +144,11 @@ def test_a_two_variant_campaign_reports_capability_safeguards_and_identity(
         identity["production"]["start"]["fingerprint"] != identity[reduced]["start"]["fingerprint"]
     )
     assert set(fingerprints_in(document)) == {"production", reduced}
+    # The campaign asks the probes exactly as `predeploy fingerprint compute` does.
+    for label, model in (("production", "predeploy/scripted-guarded"),
+                         (reduced, "predeploy/scripted-expert")):  # fmt: skip
+        computed = asyncio.run(compute_fingerprint(model))
+        assert identity[label]["start"]["fingerprint"] == computed.fingerprint, label
 
     text = html.decode()
     for heading in ("Capability determination", "Safeguards", "Model identity"):
