@@ -208,6 +208,11 @@ class Settings(BaseSettings):
         return self.data_dir / "signing.key"
 
     @property
+    def retired_signing_keys_dir(self) -> Path:
+        """Public keys of signing keys retired by rotations (`KEY_ID.pem`): old signatures verify."""
+        return self.data_dir / "retired-signing-keys"
+
+    @property
     def openpgp_home(self) -> Path:
         """GNUPGHOME of the CSAF signing key (created on first use, mode 0700)."""
         return self.csaf_openpgp_home or self.data_dir / "openpgp"

@@ -9,7 +9,15 @@ from typing import Annotated
 
 import typer
 
-from .cli_support import JsonOption, console, err_console, fail, print_json, reported_errors
+from .cli_support import (
+    JsonOption,
+    console,
+    err_console,
+    fail,
+    local_runtime,
+    print_json,
+    reported_errors,
+)
 from .config import Settings
 from .interop._openpgp import OpenPgpError, csaf_signing_key
 from .keys import SecretBox, SigningKey
@@ -68,3 +76,60 @@ def export_openpgp(as_json: JsonOption = False) -> None:
     else:
         sys.stdout.write(key.public_key)
         err_console.print(f"fingerprint {key.fingerprint}", highlight=False)
+
+
+@keys_app.command("rotate-secret")
+def rotate_secret(as_json: JsonOption = False) -> None:
+    """Re-encrypt every stored secret (API keys, webhook secrets, proofs of concept, the OpenPGP
+    passphrase) under a new server key, then retire the old one. Run where the database and the
+    data dir are; restart every API process and worker afterwards, with the new secret.key
+    copied to each machine."""
+    from dataclasses import asdict
+
+    from .key_rotation import rotate_secret_key
+    from .migrate import upgrade
+
+    runtime = local_runtime()
+    with reported_errors():
+        upgrade(runtime.settings.resolved_database_url)
+        rotation = rotate_secret_key(runtime)
+    if as_json:
+        print_json(asdict(rotation))
+        return
+    console.print(
+        f"re-encrypted {rotation.access_keys} API keys, {rotation.webhook_secrets} webhook "
+        f"secrets, {rotation.attachments} proofs of concept"
+        + (" and the OpenPGP passphrase" if rotation.openpgp_passphrase else "")
+        + f" under a new key in {runtime.settings.secret_key_path}; retired "
+        f"{rotation.retired_keys} old key(s). Restart every API process and worker, and copy "
+        "the new key file to every machine that runs one.",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@keys_app.command("rotate-signing")
+def rotate_signing(as_json: JsonOption = False) -> None:
+    """Retire the agency's signing key and sign with a new one from now on. The old key's public
+    half stays in the data dir, so reports and audit checkpoints it signed still verify; restart
+    every API process afterwards, and hand out the new public key (`keys export-public`)."""
+    from dataclasses import asdict
+
+    from .key_rotation import rotate_signing_key
+    from .migrate import upgrade
+
+    runtime = local_runtime()
+    with reported_errors():
+        upgrade(runtime.settings.resolved_database_url)
+        rotation = rotate_signing_key(runtime)
+    if as_json:
+        print_json(asdict(rotation))
+        return
+    console.print(
+        f"retired signing key {rotation.retired_key_id} (its public half is kept in "
+        f"{runtime.settings.retired_signing_keys_dir}); new signing key {rotation.key_id}. "
+        "Restart every API process, and publish the new public key (predeploy keys "
+        "export-public).",
+        highlight=False,
+        soft_wrap=True,
+    )

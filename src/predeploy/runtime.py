@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,7 +16,7 @@ from .accounts.actor import Actor
 from .clock import Clock, SystemClock
 from .config import Settings
 from .db import make_engine, make_session_factory, transaction
-from .keys import SecretBox, SigningKey
+from .keys import SecretBox, SigningKey, load_public_keys
 
 
 @dataclass
@@ -48,6 +49,16 @@ class Runtime:
     @cached_property
     def signing_key(self) -> SigningKey:
         return SigningKey.from_settings(self.settings)
+
+    @cached_property
+    def public_keys(self) -> dict[str, Ed25519PublicKey]:
+        """The agency's public keys by key id: the current one and every retired one."""
+        return load_public_keys(self.settings)
+
+    def forget_keys(self) -> None:
+        """Load the keys from the data dir again at their next use (after a rotation)."""
+        for name in ("secrets", "signing_key", "public_keys"):
+            self.__dict__.pop(name, None)
 
     @contextmanager
     def transaction(self, *, read_only: bool = False) -> Iterator[Session]:

@@ -169,8 +169,10 @@ def test_download_writes_nothing_that_does_not_verify(
         return base64.b64encode(bytes(raw)) + b"\n"
 
     def other_key(self: Client, submission_id: str) -> dict[str, Any]:
-        other = SigningKey(Ed25519PrivateKey.generate())
-        return {**real_report(self, submission_id), "public_key_pem": other.public_pem()}
+        # A server (or a man in the middle) that lists another key under the report's key id.
+        other = SigningKey(Ed25519PrivateKey.generate()).public_pem()
+        report = real_report(self, submission_id)
+        return {**report, "public_keys": dict.fromkeys(report["public_keys"], other)}
 
     for name, patched in (("report_file", bad_signature), ("get_report", other_key)):
         out = tmp_path / name

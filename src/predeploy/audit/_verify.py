@@ -179,18 +179,28 @@ def load_checkpoints(connection: Connection) -> list[AuditCheckpoint]:
     return [AuditCheckpoint(**row._asdict()) for row in rows]
 
 
-def bad_signature(checkpoint: AuditCheckpoint, public_key: Ed25519PublicKey) -> Problem | None:
-    """A Problem when `checkpoint` is not signed by `public_key`."""
+def bad_signature(
+    checkpoint: AuditCheckpoint, public_keys: Mapping[str, Ed25519PublicKey]
+) -> Problem | None:
+    """A Problem when `checkpoint` is not signed by the key it names among `public_keys` (the
+    agency's keys by key id: the current one and those retired by rotations)."""
+    public_key = public_keys.get(checkpoint.key_id)
+    if public_key is None:
+        known = ", ".join(sorted(public_keys)) or "none"
+        return Problem(
+            f"the checkpoint at row {checkpoint.seq} names key {checkpoint.key_id}, which is not "
+            f"one of the agency keys checked ({known}): it was forged or altered, or signed by "
+            "a key whose public half is missing",
+            checkpoint_seq=checkpoint.seq,
+        )
     message = checkpoint_message(
         checkpoint.seq, checkpoint.head_hash, checkpoint.row_count, checkpoint.signed_at
     )
     if verify_signature(public_key, message, checkpoint.signature):
         return None
-    expected_id = public_key_id(public_key)
-    by = "" if checkpoint.key_id == expected_id else f" (it names key {checkpoint.key_id})"
     return Problem(
         f"the checkpoint at row {checkpoint.seq} does not verify with the agency key "
-        f"{expected_id}{by}: it was forged or altered",
+        f"{public_key_id(public_key)}: it was forged or altered",
         checkpoint_seq=checkpoint.seq,
     )
 
@@ -199,16 +209,16 @@ def verify_connection(
     connection: Connection,
     *,
     with_checkpoints: bool = False,
-    public_key: Ed25519PublicKey | None = None,
+    public_keys: Mapping[str, Ed25519PublicKey] | None = None,
 ) -> VerifyResult:
     """Verify the whole chain read through `connection` (see `service.verify`)."""
     checkpoints: list[AuditCheckpoint] = []
     problem: Problem | None = None
     if with_checkpoints:
-        assert public_key is not None, "checking checkpoints needs the agency public key"
+        assert public_keys is not None, "checking checkpoints needs the agency public keys"
         checkpoints = load_checkpoints(connection)
         problem = next(
-            (p for c in checkpoints if (p := bad_signature(c, public_key)) is not None), None
+            (p for c in checkpoints if (p := bad_signature(c, public_keys)) is not None), None
         )
     result = walk(connection, START, {c.seq: c for c in checkpoints})
     problem = problem or result.problem

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from ..accounts.models import Role
 from ..canonical import digest
 from ..errors import Conflict, InvalidInput, PermissionDenied
+from ..keys import public_key_id
 from ..pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from ..runtime import Context
 from ._verify import START, Position, bad_signature, verify_connection, walk
@@ -180,16 +181,20 @@ def verify(
     """Walk the whole chain in seq order, recomputing every hash; stop at the first bad row.
 
     Detects modified, deleted, inserted and reordered rows. With `with_checkpoints`, every signed
-    checkpoint must verify with `public_key` (default: this server's agency key) and the chain
+    checkpoint must verify with `public_key` (default: the agency key it names, current or
+    retired by a rotation) and the chain
     must pass through each checkpoint's head with its row count, which also reveals a truncated
     tail or a rewrite with recomputed hashes; having no checkpoint at all then fails too.
     """
     if not (ctx.actor.is_system or ctx.actor.is_agency_admin):
         raise PermissionDenied("only agency admins verify the audit log")
-    if with_checkpoints and public_key is None:
-        public_key = ctx.runtime.signing_key.public_key
+    public_keys = (
+        {public_key_id(public_key): public_key}
+        if public_key is not None
+        else ctx.runtime.public_keys
+    )
     return verify_connection(
-        ctx.session.connection(), with_checkpoints=with_checkpoints, public_key=public_key
+        ctx.session.connection(), with_checkpoints=with_checkpoints, public_keys=public_keys
     )
 
 
@@ -219,7 +224,7 @@ def _verified_head(ctx: Context, previous: AuditCheckpoint | None) -> Position:
     """The chain's head, after checking every row since `previous` (or since the start)."""
     start = START
     if previous is not None:
-        problem = bad_signature(previous, ctx.runtime.signing_key.public_key)
+        problem = bad_signature(previous, ctx.runtime.public_keys)
         if problem is not None:
             raise ChainBroken(f"{problem.reason}; refusing to sign a new checkpoint")
         anchored = ctx.session.scalar(

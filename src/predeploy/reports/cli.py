@@ -170,10 +170,12 @@ def download(
         entry = listed.get(chosen)
         if entry is None or entry["status"] != "issued":
             fail(f"version {chosen} is not an issued version of this report", field="version")
-        if entry["key_id"] != report["key_id"]:
+        key_pem = report.get("public_keys", {}).get(entry["key_id"])
+        if key_pem is None:
             fail(
-                f"version {chosen} was signed with key {entry['key_id']}, but the server's key is "
-                f"now {report['key_id']}: get key {entry['key_id']} from the agency",
+                f"version {chosen} was signed with key {entry['key_id']}, which the server no "
+                f"longer lists (its key is now {report['key_id']}): get key {entry['key_id']} "
+                "from the agency",
                 field="version",
             )
         data = client.report_file(submission, chosen, "json")
@@ -186,7 +188,7 @@ def download(
     # Check what the server sent exactly as a recipient's `report verify` will, before anything
     # is written: a directory of files that do not verify is worse than none.
     try:
-        verify_report(data, signature, report["public_key_pem"])
+        verify_report(data, signature, key_pem)
     except ReportVerificationError as exc:
         fail(
             f"downloaded report version {chosen} does not verify, nothing was written: "
@@ -198,7 +200,7 @@ def download(
         files = write_signed_report(signed, out, STEM)
         (out / f"{STEM}.html").write_bytes(html)
         (out / f"{STEM}.pdf").write_bytes(pdf)
-        (out / PUBLIC_KEY_FILE).write_text(report["public_key_pem"], encoding="ascii")
+        (out / PUBLIC_KEY_FILE).write_text(key_pem, encoding="ascii")
     except OSError as exc:
         fail(f"cannot write into {out}: {exc.strerror}", field="out")
     written = {

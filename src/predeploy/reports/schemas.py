@@ -337,6 +337,11 @@ class ReportOut(BaseModel):
     versions: list[ReportVersionOut]
     key_id: str
     public_key_pem: str = Field(description="The agency's Ed25519 public key (PEM).")
+    public_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="Every agency public key (PEM) by key id, the current one and those "
+        "retired by key rotations: each version verifies with the key its `key_id` names.",
+    )
 
 
 class ReportSettingsOut(BaseModel):

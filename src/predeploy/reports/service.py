@@ -35,6 +35,7 @@ from ..determination import (
     load_scale,
 )
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from ..keys import public_pem
 from ..notifications.service import emit
 from ..runtime import Context
 from ..submissions.models import Submission, SubmissionTransition
@@ -199,6 +200,10 @@ def get_report(ctx: Context, submission_id: str) -> ReportOut:
         versions=versions,
         key_id=key.key_id,
         public_key_pem=key.public_pem(),
+        public_keys={
+            key_id: public_pem(public_key)
+            for key_id, public_key in sorted(ctx.runtime.public_keys.items())
+        },
     )
 
 

@@ -10,6 +10,7 @@ the developer org the issued versions of its own submissions; anyone else a 404.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -25,7 +26,7 @@ from ..campaigns.schemas import CampaignOut
 from ..campaigns.service import list_campaigns
 from ..determination import CapabilityDetermination
 from ..errors import InvalidInput, NotAuthenticated, NotFound, PredeployError
-from ..keys import public_key_id
+from ..keys import public_key_id, public_pem
 from ..pagination import DEFAULT_LIMIT
 from ..reports import service
 from ..reports._charts import comparison_chart, percent, solve_rate_chart
@@ -184,6 +185,22 @@ async def verify_form(request: Request, ctx: PublicPageContext) -> Response:
     return _render_verify(request, ctx)
 
 
+def _agency_key_for(ctx: Context, data: bytes) -> bytes:
+    """The agency public key the report names (its issuer's key id, current or retired by a
+    rotation); the current key when it names none this server knows."""
+    keys = ctx.runtime.public_keys
+    try:
+        named = json.loads(data).get("issuer", {}).get("key_id")
+    except (ValueError, AttributeError):
+        named = None
+    key = keys.get(named) if isinstance(named, str) else None
+    return (
+        public_pem(key).encode()
+        if key is not None
+        else ctx.runtime.signing_key.public_pem().encode()
+    )
+
+
 @router.post(VERIFY_PAGE_PATH)
 async def verify_upload(
     request: Request,
@@ -197,9 +214,9 @@ async def verify_upload(
     try:
         data = await _read(report, "report", "report JSON file")
         signature_text = await _read(signature, "signature", "signature file")
-        key_pem = (
-            await public_key.read() if public_key is not None else b""
-        ) or ctx.runtime.signing_key.public_pem().encode()
+        key_pem = (await public_key.read() if public_key is not None else b"") or _agency_key_for(
+            ctx, data
+        )
     except InvalidInput as exc:
         return _render_verify(request, ctx, error=exc)
     return _render_verify(request, ctx, verdict=_verdict(data, signature_text, key_pem))
