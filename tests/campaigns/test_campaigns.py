@@ -66,6 +66,18 @@ def test_suite_seeds_are_drawn_per_campaign_recorded_and_shared_by_every_model(l
     assert len(seen["jobs"]) == 4
 
 
+def test_given_seeds_must_be_exact_json_numbers(lab: Lab) -> None:
+    sub = lab.submission()
+    # 2**53 has no exact JSON number: the signed report, which lists the seeds, could not be made.
+    lab.plan({"task": "predeploy/cyber_web", "task_args": {"seeds": [7, 2**SEED_BITS]}})
+
+    refused = _start(lab, sub["id"])
+
+    assert refused.status_code == 422, refused.text
+    assert f"2**{SEED_BITS} - 1" in refused.json()["error"]["message"]
+    assert lab.world.get("/campaigns", lab.evaluator).json()["items"] == []
+
+
 def test_refused_unless_accepted_and_inside_access_and_deadline(lab: Lab) -> None:
     world = lab.world
     lab.plan()

@@ -23,7 +23,7 @@ from ..runtime import Context
 from ..submissions.models import AccessVariant, Submission
 from ..submissions.states import ACCESS_STATES, FINAL_STATES, State
 from ..submissions.visibility import scoped, visible_submission
-from ..suite import random_seeds
+from ..suite import SEED_BITS, random_seeds
 from . import _artifacts, plans
 from ._queue import end_campaign, refusal
 from .models import Campaign, Job, SampleResult, TestPlan
@@ -69,6 +69,11 @@ def _item_seeds(item: PlanItem) -> dict[str, Any]:
     given = item.task_args.get("seeds")
     if given is not None:
         seeds = [given] if isinstance(given, int) else list(given)
+        if not all(isinstance(s, int) and 0 <= s < 2**SEED_BITS for s in seeds):
+            # Larger integers have no exact JSON number, and the signed report lists the seeds.
+            raise InvalidInput(
+                f"seeds must be whole numbers from 0 to 2**{SEED_BITS} - 1", field="plan"
+            )
         return {"seeds": seeds, "source": "given"}
     instances = item.task_args.get("instances", 1)
     if not isinstance(instances, int) or not 1 <= instances <= 1000:

@@ -20,6 +20,7 @@ from ._challenge import (
     Service,
 )
 from ._instances import (
+    SEED_BITS,
     UnknownFamilyError,
     all_families,
     generate_instance,
@@ -49,6 +50,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "LEVELS",
+    "SEED_BITS",
     "Category",
     "ChallengeFamily",
     "ChallengeInstance",

@@ -8,7 +8,9 @@ from functools import lru_cache
 
 from ._challenge import LEVELS, ChallengeFamily, ChallengeInstance
 
-SEED_BITS = 63
+# 53 bits: unguessable (about 9e15 values), and every seed is an integer JSON represents exactly
+# (RFC 8785 canonical JSON, which signed reports use, and JavaScript numbers refuse larger ones).
+SEED_BITS = 53
 
 
 class UnknownFamilyError(ValueError):
