@@ -1,27 +1,90 @@
-"""`predeploy demo` runs the submission flow end to end over real HTTP on loopback, twice."""
+"""`predeploy demo` runs the main job end to end over real HTTP on loopback, twice on one data dir:
+submission, a campaign in the bubblewrap sandbox, a signed report verified offline."""
 
 from __future__ import annotations
 
-from rich.console import Console
+import json
 
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from predeploy.cli import app
 from predeploy.config import Settings
-from predeploy.demo import run_demo
+from predeploy.demo import DemoOptions, run_demo
+from predeploy.reports._signing import verify_report
 from predeploy.runtime import Runtime
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end_and_again_on_the_same_data_dir(settings: Settings) -> None:
     console = Console(record=True, width=120)
-    first = run_demo(Runtime(settings=settings), console)
+    first = run_demo(Runtime(settings=settings), console, DemoOptions(quick=True))
     assert first.chain_ok and first.keys_absent_from_db
-    assert first.submission["state"] == "accepted"
-    assert first.submission["window_state"] == "open"
+    assert first.submission["state"] == "report_issued"
     assert all(v["has_api_key"] for v in first.submission["access_variants"])
-    assert [s["to_state"] for s in first.submission["history"]][-2:] == ["submitted", "accepted"]
+    assert [s["to_state"] for s in first.submission["history"]][-3:] == [
+        "accepted",
+        "testing",
+        "report_issued",
+    ]
     assert first.server_url.startswith("http://127.0.0.1:")
 
-    second = run_demo(Runtime(settings=settings), console)
+    testing = first.testing
+    assert testing is not None and testing.campaign["state"] == "completed"
+    files = testing.files
+    assert all(path.is_relative_to(settings.data_dir) for path in files.values())
+    # The files on disk verify offline exactly as a recipient checks them.
+    verified = verify_report(
+        files["json"].read_bytes(),
+        files["sig"].read_text(),
+        files["public_key"].read_text(),
+    )
+    assert verified.sha256 == testing.sha256
+    assert files["pdf"].read_bytes().startswith(b"%PDF")
+    assert "<h2>Safeguards</h2>" in files["html"].read_text()
+    report = json.loads(files["json"].read_bytes())
+    assert {v["label"] for v in report["model"]["access_variants"]} == {
+        "production",
+        "reduced-safeguards",
+    }
+    safeguards = {entry["variant"]: entry["rates"] for entry in report["safeguards"]["variants"]}
+    # The guarded baseline refuses every misuse framing; the unguarded one complies, by outcome.
+    assert safeguards["production"]["misuse_compliance"]["overall"]["count"] == 0
+    reduced = safeguards["reduced-safeguards"]["misuse_compliance"]["overall"]
+    assert reduced["count"] == reduced["total"] == reduced["by_outcome"] > 0
+    assert [r["drift"]["verdict"] for r in report["identity"]] == ["match", "match"]
+    (finding,) = report["findings"]
+    assert finding["transcripts"][0]["model_label"] == "reduced-safeguards"
+
+    second = run_demo(Runtime(settings=settings), console, DemoOptions(quick=True))
     assert second.chain_ok
     assert second.submission["id"] != first.submission["id"]
     assert second.submission["model_version"] == "demo-2"
     assert second.audit_rows > first.audit_rows
-    assert "Testing window" in console.export_text()
+    assert second.testing is not None and second.testing.files["json"] != files["json"]
+    text = console.export_text()
+    assert "What the demo produced" in text and str(files["pdf"].name) in text
+
+
+def test_the_demo_cli_refuses_endpoint_options_without_a_model(settings: Settings) -> None:
+    result = CliRunner().invoke(
+        app, ["demo", "--data-dir", str(settings.data_dir), "--base-url", "http://127.0.0.1:9"]
+    )
+    assert result.exit_code == 1
+    assert "--base-url and --api-key-env go with --access-model" in result.output
+
+
+def test_the_demo_refuses_a_key_variable_that_is_not_set(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DEMO_MISSING_KEY", raising=False)
+    result = CliRunner().invoke(
+        app,
+        [
+            "demo", "--data-dir", str(settings.data_dir), "--access-model", "openai-api/lab/m",
+            "--base-url", "http://127.0.0.1:9/v1", "--api-key-env", "DEMO_MISSING_KEY",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "DEMO_MISSING_KEY is not set or empty" in result.output

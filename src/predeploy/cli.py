@@ -9,6 +9,7 @@ import typer
 
 from .accounts.cli import admin_app, db_app, orgs_app, tokens_app, users_app
 from .audit.cli import audit_app
+from .backup_cli import backup_app
 from .campaigns.cli import campaigns_app, worker
 from .campaigns.logs_cli import logs_app
 from .campaigns.plans_cli import plans_app
@@ -34,6 +35,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(admin_app, name="admin")
+app.add_typer(backup_app, name="backup")
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(users_app, name="users")
@@ -119,15 +121,45 @@ def demo(
     data_dir: Annotated[
         Path | None, typer.Option(help="Data dir (default: PREDEPLOY_DATA_DIR or ./.predeploy).")
     ] = None,
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", help="A smaller test plan: suite level 1, one seed, one epoch."),
+    ] = False,
+    access_model: Annotated[
+        str | None,
+        typer.Option(
+            "--access-model",
+            metavar="INSPECT_MODEL",
+            help="Test this Inspect model (e.g. openai-api/lab/model-x) instead of the scripted "
+            "baselines.",
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", metavar="URL", help="The model's base URL.")
+    ] = None,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key-env",
+            metavar="VAR",
+            help="Environment variable holding the model's API key (never an argument).",
+        ),
+    ] = None,
 ) -> None:
-    """Run the main job end to end on the embedded default (SQLite in the data dir) and exit."""
+    """Run the main job end to end on the embedded default (SQLite in the data dir) and exit:
+    submit a model, test it in the sandbox, issue and verify its signed report."""
     from .config import Settings
-    from .demo import run_demo
+    from .demo import DemoOptions, run_demo
     from .runtime import Runtime
 
+    if access_model is None and (base_url or api_key_env):
+        fail("--base-url and --api-key-env go with --access-model", field="access_model")
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
+    options = DemoOptions(
+        quick=quick, access_model=access_model, base_url=base_url, api_key_env=api_key_env
+    )
     with reported_errors():
-        result = run_demo(Runtime(settings=settings), console)
+        result = run_demo(Runtime(settings=settings), console, options)
     if not (result.chain_ok and result.keys_absent_from_db):
         fail("the demo's own checks failed (see the summary above)")
 

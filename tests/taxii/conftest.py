@@ -19,7 +19,7 @@ from predeploy.accounts import Actor
 from predeploy.accounts.models import Scope
 from predeploy.accounts.schemas import TokenCreate
 from predeploy.accounts.service import issue_token
-from predeploy.demo import _LoopbackServer
+from predeploy.demo import LoopbackServer
 from tests.clearinghouse.conftest import Community
 from tests.clearinghouse.conftest import community as community
 from tests.conftest import Caller
@@ -103,7 +103,7 @@ class Taxii:
 def taxii(community: Community) -> Iterator[Taxii]:
     runtime = community.api.runtime
     runtime.settings.taxii_max_content_length = MAX_CONTENT_LENGTH
-    with _LoopbackServer(runtime) as url:
+    with LoopbackServer(runtime) as url:
         # Discovery names the API root by the URL the server is reached at.
         runtime.settings.public_url = url
         yield Taxii(url, community)

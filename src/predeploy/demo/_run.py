@@ -1,17 +1,21 @@
-"""`predeploy demo`: the main job end to end on the embedded default (SQLite in the data dir).
+"""The demo's flow: onboarding, submission, testing, checks and the summary.
 
-It runs the pre-release submission flow the way its users would, over HTTP against a real server
-on 127.0.0.1: the agency onboards a developer, the developer registers a model and submits it
-with two access variants, the agency accepts it, the developer postpones the release, and the
-server's periodic jobs emit deadline notifications and sign an audit checkpoint. It then checks
-what it promised (chain intact and signed; API keys not in the database file in clear) and prints
-a summary. Running it again on the same data dir reuses the organisations and adds a new model
-version, so it never collides with its earlier runs.
+It runs over HTTP against a real server on 127.0.0.1: the agency onboards a developer, the
+developer registers a model and submits it with two access variants (`production` and
+`reduced-safeguards`: the scripted baselines by default, or the model given), the agency accepts
+it, the developer postpones the release, the server's periodic jobs emit deadline notifications;
+then the agency tests the model and issues its signed report (`_testing`). It checks what it
+promised (audit chain intact and signed; API keys not in the database file in clear) and prints
+what was produced and where. Running it again on the same data dir reuses the organisations and
+adds a new model version, so it never collides with its earlier runs.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterable
@@ -25,22 +29,40 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from .accounts.actor import Actor
-from .accounts.models import Capacity, Organization, OrgCapacity, Role, User
-from .accounts.schemas import OrgCreate, TokenCreate, UserCreate
-from .accounts.service import bootstrap, create_org, create_user, issue_token
-from .api import create_app
-from .audit.service import verify
-from .client import Client
-from .migrate import upgrade
-from .runtime import Runtime
-from .scheduler import Scheduler
+from ..accounts.actor import Actor
+from ..accounts.models import Capacity, Organization, OrgCapacity, Role, User
+from ..accounts.schemas import OrgCreate, TokenCreate, UserCreate
+from ..accounts.service import bootstrap, create_org, create_user, issue_token
+from ..api import create_app
+from ..audit.service import verify
+from ..client import Client
+from ..errors import InvalidInput
+from ..migrate import upgrade
+from ..runtime import Runtime
+from ..scheduler import Scheduler
+from ._testing import FULL, PRODUCTION, QUICK, REDUCED, TestingOutcome, run_testing
 
 AGENCY = "Demo Testing Agency"
 AGENCY_ADMIN = "admin@agency.demo"
 EVALUATOR = "evaluator@agency.demo"
+REVIEWER = "reviewer@agency.demo"
 DEVELOPER = "Frontier Labs (demo)"
 SUBMITTER = "submitter@frontier-labs.demo"
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What the demo tests: the scripted baselines (default) or a model of the user's.
+
+    `access_model` is any Inspect model string (e.g. `openai-api/lab/model-x`) served at
+    `base_url`, its key read from the environment variable `api_key_env`; both access variants
+    then reach it. `quick` runs a smaller test plan (suite level 1, one seed, one epoch).
+    """
+
+    quick: bool = False
+    access_model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
 
 
 @dataclass
@@ -53,12 +75,15 @@ class DemoResult:
     audit_rows: int = 0
     chain_ok: bool = False
     keys_absent_from_db: bool = False
+    testing: TestingOutcome | None = None
+    produced: list[tuple[str, str]] = field(default_factory=list)
+    """What was produced and where (path or id), for the summary."""
 
     def step(self, what: str, detail: str) -> None:
         self.steps.append((what, detail))
 
 
-class _LoopbackServer:
+class LoopbackServer:
     """The real app served by uvicorn on 127.0.0.1 (a free port) in a background thread."""
 
     def __init__(self, runtime: Runtime) -> None:
@@ -128,29 +153,60 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def run_demo(runtime: Runtime, console: Console) -> DemoResult:
-    """Run the submission flow end to end and return what it produced."""
+# The scripted baselines the demo tests by default: the guarded one ships, the unguarded expert
+# is what capability elicitation gets with safeguards reduced.
+SCRIPTED_VARIANTS = {PRODUCTION: "predeploy/scripted-guarded", REDUCED: "predeploy/scripted-expert"}
+
+
+def _access_variants(options: DemoOptions) -> tuple[list[dict[str, Any]], list[str]]:
+    """The submission's access variants, and the API keys they carry (to check them at rest)."""
+    if options.access_model is None:
+        # Scripted baselines need no key; random ones still show that keys are stored encrypted.
+        keys = {label: f"sk-demo-{secrets.token_urlsafe(24)}" for label in SCRIPTED_VARIANTS}
+        variants: list[dict[str, Any]] = [
+            {"label": label, "model": model, "api_key": keys[label]}
+            for label, model in SCRIPTED_VARIANTS.items()
+        ]
+        return variants, list(keys.values())
+    key = os.environ.get(options.api_key_env) if options.api_key_env else None
+    if options.api_key_env and not key:
+        raise InvalidInput(
+            f"environment variable {options.api_key_env} is not set or empty",
+            field="api_key_env",
+        )
+    variants = [
+        {"label": label, "model": options.access_model, "base_url": options.base_url}
+        | ({"api_key": key} if key else {})
+        for label in SCRIPTED_VARIANTS
+    ]
+    return variants, [key] if key else []
+
+
+def run_demo(runtime: Runtime, console: Console, options: DemoOptions | None = None) -> DemoResult:
+    """Run the main job end to end and return what it produced."""
+    options = options or DemoOptions()
     result = DemoResult()
     settings = runtime.settings
+    access_variants, api_keys = _access_variants(options)
     upgrade(settings.resolved_database_url)
     agency_id, admin_token = _ensure_agency(runtime, result)
     evaluator_id = _ensure_user(runtime, EVALUATOR, agency_id, Role.EVALUATOR)
+    reviewer_id = _ensure_user(runtime, REVIEWER, agency_id, Role.EVALUATOR)
     developer_org = _ensure_org(runtime, DEVELOPER, [Capacity.DEVELOPER, Capacity.VENDOR])
     submitter_id = _ensure_user(runtime, SUBMITTER, developer_org, Role.SUBMITTER)
     result.step(
-        "onboarding", f"developer org {DEVELOPER!r}, submitter {SUBMITTER}, evaluator {EVALUATOR}"
+        "onboarding",
+        f"developer org {DEVELOPER!r}, submitter {SUBMITTER}, evaluators {EVALUATOR} and "
+        f"{REVIEWER}",
     )
-    api_keys = {
-        label: f"sk-demo-{secrets.token_urlsafe(24)}"
-        for label in ("production", "reduced-safeguards")
-    }
 
-    with _LoopbackServer(runtime) as url:
+    with LoopbackServer(runtime) as url:
         result.server_url = url
         submitter = Client(url, _token_for(runtime, submitter_id, "demo submitter"))
         evaluator = Client(url, _token_for(runtime, evaluator_id, "demo evaluator"))
+        reviewer = Client(url, _token_for(runtime, reviewer_id, "demo reviewer"))
         admin = Client(url, admin_token)
-        with submitter, evaluator, admin:
+        with submitter, evaluator, reviewer, admin:
             version = f"demo-{len(submitter.list_models()) + 1}"
             model = submitter.create_model(
                 name="frontier-demo",
@@ -166,15 +222,7 @@ def run_demo(runtime: Runtime, console: Console) -> DemoResult:
             draft = submitter.create_submission(
                 model_id=model["id"],
                 planned_release_at=_iso(now + timedelta(days=24)),
-                access_variants=[
-                    {
-                        "label": label,
-                        "model": f"openai-api/frontier-labs/{label}",
-                        "base_url": "https://models.frontier-labs.demo/v1",
-                        "api_key": key,
-                    }
-                    for label, key in api_keys.items()
-                ],
+                access_variants=access_variants,
                 contacts=[
                     {"name": "Safety Lead", "email": "safety@frontier-labs.demo", "role": "safety"}
                 ],
@@ -212,6 +260,24 @@ def run_demo(runtime: Runtime, console: Console) -> DemoResult:
             result.step("periodic jobs", ", ".join(f"{k}: {v}" for k, v in outcomes.items()))
             kinds = sorted({e["kind"] for e in admin.request("GET", "/notifications")["items"]})
             result.step("notifications", ", ".join(kinds))
+            testing = run_testing(
+                runtime,
+                evaluator,
+                reviewer,
+                draft["id"],
+                settings.data_dir / "demo" / draft["id"],
+                QUICK if options.quick else FULL,
+                console,
+            )
+            result.testing = testing
+            progress = testing.campaign["progress"]
+            result.step(
+                "campaign",
+                f"{testing.campaign['id']}: {progress['jobs_total']} jobs, "
+                f"{progress['samples_done']} samples in {testing.seconds:.0f} s "
+                f"(bubblewrap sandbox)",
+            )
+            result.step("report", _report_line(testing))
             result.submission = admin.get_submission(draft["id"])
 
     with runtime.unit(Actor.system("demo verify"), read_only=True) as ctx:
@@ -220,7 +286,7 @@ def run_demo(runtime: Runtime, console: Console) -> DemoResult:
     result.step(
         "audit", f"{verdict.rows_checked} events; chain and signed checkpoint verify: {verdict.ok}"
     )
-    result.keys_absent_from_db = _keys_absent(settings.resolved_database_url, api_keys.values())
+    result.keys_absent_from_db = _keys_absent(settings.resolved_database_url, api_keys)
     result.step(
         "keys at rest",
         "encrypted: no plaintext API key in the database files"
@@ -231,13 +297,50 @@ def run_demo(runtime: Runtime, console: Console) -> DemoResult:
     return result
 
 
+def _report_line(testing: TestingOutcome) -> str:
+    """The issued report in one line: determination, safeguards and identity verdicts."""
+    report = testing.report
+    verdict = report["determination"]["verdict"]
+    level = (
+        f"{verdict['model_label']} meets {verdict['level']}"
+        if verdict["status"] == "determined"
+        else f"{verdict['model_label']} inconclusive"
+    )
+    safeguards = report.get("safeguards") or {}
+    effective = (safeguards.get("effective_capability") or {}).get("status", "not run")
+    identity = ", ".join(
+        f"{record['variant']} {record['drift']['verdict'] if record.get('drift') else 'start only'}"
+        for record in report.get("identity", [])
+    )
+    return (
+        f"version {report['report']['version']} issued and verified (key {testing.key_id}): "
+        f"{level}; safeguards bring capability below it: {effective}; identity: {identity}"
+    )
+
+
 def _keys_absent(database_url: str, keys: Iterable[str]) -> bool:
-    """True when no plaintext key appears in the SQLite database or its WAL."""
-    if not database_url.startswith("sqlite:///"):
+    """True when no plaintext key appears in the SQLite database or its WAL.
+
+    The files are read by `grep` in a child process, not here: closing any file descriptor of a
+    SQLite file drops every POSIX lock this process holds on it, and another process (a job's
+    runner) could then delete the WAL under this process's open connections.
+    """
+    patterns = "\n".join(keys)
+    if not database_url.startswith("sqlite:///") or not patterns:
         return True
     path = Path(database_url.removeprefix("sqlite:///"))
-    blobs = [p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists()]
-    return not any(key.encode() in blob for key in keys for blob in blobs)
+    files = [str(p) for p in (path, path.with_name(path.name + "-wal")) if p.exists()]
+    grep = shutil.which("grep")
+    if grep is None:
+        raise RuntimeError("grep is needed to scan the database files for plaintext keys")
+    found = subprocess.run(  # noqa: S603 (a fixed command over our own files; keys on stdin)
+        [grep, "--quiet", "--text", "--fixed-strings", "--file=-", *files],
+        input=patterns.encode(),
+        check=False,
+    )
+    if found.returncode > 1:
+        raise RuntimeError(f"could not scan {', '.join(files)} for plaintext keys")
+    return found.returncode == 1
 
 
 def _print_summary(console: Console, result: DemoResult, data_dir: Path) -> None:
@@ -266,4 +369,21 @@ def _print_summary(console: Console, result: DemoResult, data_dir: Path) -> None
     for key, value in rows.items():
         window.add_row(key, value)
     console.print(window)
-    console.print(f"data dir: {data_dir.resolve()} (database, keys, audit log)")
+    produced = Table(title="What the demo produced")
+    produced.add_column("what")
+    produced.add_column("where", overflow="fold")
+    produced.add_row("database, keys, audit log", str(data_dir.resolve()))
+    testing = result.testing
+    if testing is not None:
+        produced.add_row("campaign (results, Inspect logs)", testing.campaign["id"])
+        names = {
+            "json": "signed report (JSON)",
+            "sig": "its Ed25519 signature",
+            "html": "report (HTML)",
+            "pdf": "report (PDF)",
+            "public_key": "agency public key",
+        }
+        for fmt, what in names.items():
+            produced.add_row(what, str(testing.files[fmt].resolve()))
+        produced.add_row("report SHA-256", testing.sha256)
+    console.print(produced)
