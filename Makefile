@@ -37,15 +37,7 @@ lock:
 	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
 
 bench: install
-	$(BIN)/python bench/audit_verify.py
-	$(BIN)/python bench/api_reads.py
-	$(BIN)/python bench/sandbox.py
-	$(BIN)/python bench/suite_verify.py
-	$(BIN)/python bench/campaign_overhead.py
-	$(BIN)/python bench/report_build.py
-	$(BIN)/python bench/clearinghouse_search.py
-	$(BIN)/python bench/osv_ingest.py
-	$(BIN)/python bench/sbom_check.py
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .predeploy dist

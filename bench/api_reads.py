@@ -39,6 +39,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _result import emit_result
 from predeploy.accounts import Actor, Capacity, Role
 from predeploy.accounts.schemas import OrgCreate, TokenCreate, UserCreate
 from predeploy.accounts.service import bootstrap, create_org, create_user, issue_token
@@ -319,6 +320,14 @@ def main() -> None:
     )
     console.print(f"ratio against the sync constant: {min(listing, detail) / sync_constant:.2f}")
     console.print(f"judged p99 at {args.rate}/s: {worst_p99:.1f} ms (goal <= 50 ms)")
+    emit_result(
+        __file__,
+        figure=f"{worst_ratio:.2f} of the constant; p99 {worst_p99:.1f} ms at {args.rate}/s "
+        f"({backend})",
+        goal=">= 0.3 of the constant; p99 <= 50 ms",
+        ratio=worst_ratio,
+        met=worst_ratio >= 0.3 and worst_p99 <= 50,
+    )
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from typing import Any, cast
 from sqlalchemy import Table, create_engine, insert, text
 from sqlalchemy.engine import make_url
 
+from _result import emit_result
 from predeploy.accounts import Actor
 from predeploy.audit import service
 from predeploy.audit._verify import BATCH_SIZE, _Decoder, _rows_after
@@ -174,6 +175,14 @@ def main() -> None:
     print(
         f"\njudged ratio: verify --checkpoint time / 2 s goal = "
         f"{times['verify --checkpoint'] / GOAL_SECONDS:.2f} ({verdict} the goal)"
+    )
+    judged = times["verify --checkpoint"]
+    emit_result(
+        __file__,
+        figure=f"verify --checkpoint {judged:.3f} s ({backend})",
+        goal=f"<= {GOAL_SECONDS:g} s",
+        ratio=judged / GOAL_SECONDS,
+        met=judged <= GOAL_SECONDS,
     )
 
 

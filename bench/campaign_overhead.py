@@ -47,6 +47,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from _result import emit_result
 from predeploy.testing.tasks import LOOKUP_FLAGS_TASK
 
 GOAL_RATIO = 1.10
@@ -450,7 +451,17 @@ def report(runs: list[Run], s: BenchSettings, backend: str) -> bool:
             f"judged efficiency {label}: ideal {ideal:.1f} s / {wall:.1f} s = {efficiency:.3f} "
             f"(goal >= {GOAL_EFFICIENCY}: {verdict})"
         )
-    return all(run.ok for run in runs)
+    sound = all(run.ok for run in runs)
+    efficiency = ideal / campaign
+    emit_result(
+        __file__,
+        figure=f"b/a {ratio:.3f}; efficiency (b) {efficiency:.3f} ({backend})"
+        + ("" if sound else "; BROKEN runs"),
+        goal=f"b/a <= {GOAL_RATIO:.2f}; efficiency >= {GOAL_EFFICIENCY}",
+        ratio=ratio,
+        met=sound and ratio <= GOAL_RATIO and efficiency >= GOAL_EFFICIENCY,
+    )
+    return sound
 
 
 def main() -> int:

@@ -76,6 +76,7 @@ from predeploy.runtime import Runtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _databases import postgres_server, throwaway_database
+from _result import emit_result
 
 GOAL_RATIO = 2.0
 GOAL_P95_MS = 50.0
@@ -627,6 +628,17 @@ def main() -> int:
             f"  {outcome.backend:<11} list {outcome.ratios['list']:.2f}  "
             f"search {outcome.ratios['search']:.2f}  worst filtered p95 {outcome.worst_p95:.1f} ms"
         )
+    ratio = max(max(outcome.ratios.values()) for outcome in outcomes)
+    worst_p95 = max(outcome.worst_p95 for outcome in outcomes)
+    backends = ", ".join(outcome.backend for outcome in outcomes)
+    emit_result(
+        __file__,
+        figure=f"p95 filtered / unfiltered {ratio:.2f}; filtered p95 {worst_p95:.1f} ms "
+        f"(worst of {backends})",
+        goal=f"<= {GOAL_RATIO:g}x unfiltered; p95 <= {GOAL_P95_MS:g} ms",
+        ratio=ratio,
+        met=ratio <= GOAL_RATIO and worst_p95 <= GOAL_P95_MS,
+    )
     return 0
 
 

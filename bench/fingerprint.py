@@ -36,6 +36,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from _result import emit_result
+
 GOAL = 0.8
 MODEL = "openai-api/fake/m"
 API_KEY = "sk-bench-fingerprint-7Tq2"
@@ -242,7 +244,15 @@ def main() -> int:
     print(
         f"\nJudged: ratio {ratio:.2f} (goal >= {GOAL}: {verdict}); floor ratio {ideal / floor:.2f}"
     )
-    return 0 if all(run.ok for run in runs) else 1
+    sound = all(run.ok for run in runs)
+    emit_result(
+        __file__,
+        figure=f"median {median:.3f} s (ideal {ideal:.3f} s)" + ("" if sound else "; BROKEN runs"),
+        goal=f"ideal / median >= {GOAL}",
+        ratio=ratio,
+        met=sound and ratio >= GOAL,
+    )
+    return 0 if sound else 1
 
 
 if __name__ == "__main__":

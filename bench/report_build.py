@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from _result import emit_result
 from predeploy.accounts import Actor
 from predeploy.accounts.models import Capacity, Role
 from predeploy.accounts.schemas import OrgCreate, TokenCreate, UserCreate
@@ -192,6 +193,13 @@ def main() -> int:
         f"\njudged: JSON + sign + HTML + PDF = {total:.2f} s (goal <= {GOAL_SECONDS:.0f} s: "
         f"{'met' if total <= GOAL_SECONDS else 'NOT met'}); ratio to JSON alone: "
         f"{total / json_only:.1f}"
+    )
+    emit_result(
+        __file__,
+        figure=f"JSON + sign + HTML + PDF {total:.2f} s",
+        goal=f"<= {GOAL_SECONDS:g} s",
+        ratio=total / GOAL_SECONDS,
+        met=total <= GOAL_SECONDS,
     )
     return 0
 

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 
 from inspect_ai.util._sandbox.local import LocalSandboxEnvironment
 
+from _result import emit_result
 from predeploy.sandbox import BwrapSandboxEnvironment
 
 GOAL_MS = 30.0
@@ -108,6 +109,13 @@ async def main(samples: int) -> None:
         f"\njudged: median {ours:.1f} ms (goal <= {GOAL_MS:.0f} ms: "
         f"{'met' if ours <= GOAL_MS else 'NOT met'}); ratio to the floor {ratio:.2f}x "
         f"(goal <= {GOAL_RATIO:.0f}x: {'met' if ratio <= GOAL_RATIO else 'NOT met'})"
+    )
+    emit_result(
+        __file__,
+        figure=f"median {ours:.1f} ms, {ratio:.2f}x the floor",
+        goal=f"median <= {GOAL_MS:g} ms; <= {GOAL_RATIO:g}x the floor",
+        ratio=ratio,
+        met=ours <= GOAL_MS and ratio <= GOAL_RATIO,
     )
 
 

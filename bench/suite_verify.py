@@ -20,6 +20,7 @@ import statistics
 import time
 from collections import defaultdict
 
+from _result import emit_result
 from predeploy.suite import LEVELS, all_families, generate_instance, verify
 
 GOAL_SECONDS = 120.0
@@ -67,6 +68,13 @@ def main(seeds: int, jobs: int) -> None:
     )
     for run in unsolved:
         print(f"UNSOLVED {run.family} L{run.level} seed {run.seed}: {run.error or run.explanation}")
+    emit_result(
+        __file__,
+        figure=f"total {total:.1f} s, {len(runs) - len(unsolved)}/{len(runs)} solved",
+        goal=f"<= {GOAL_SECONDS:g} s",
+        ratio=total / GOAL_SECONDS,
+        met=total <= GOAL_SECONDS,
+    )
 
 
 if __name__ == "__main__":
