@@ -9,9 +9,12 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from predeploy.accounts import Actor
+from predeploy.accounts.sessions import sign_in
 from predeploy.cli import app
 from predeploy.config import Settings
-from predeploy.demo import DemoOptions, run_demo
+from predeploy.demo import DemoOptions, run_demo, set_demo_passwords
+from predeploy.errors import NotAuthenticated
 from predeploy.reports._signing import verify_report
 from predeploy.runtime import Runtime
 
@@ -56,6 +59,16 @@ def test_demo_runs_end_to_end_and_again_on_the_same_data_dir(settings: Settings)
     assert [r["drift"]["verdict"] for r in report["identity"]] == ["match", "match"]
     (finding,) = report["findings"]
     assert finding["transcripts"][0]["model_label"] == "reduced-safeguards"
+
+    # --serve's logins: a fresh password per demo user, which signs in to the web pages.
+    runtime = Runtime(settings=settings)
+    logins = set_demo_passwords(runtime)
+    assert len({password for _, _, password in logins}) == len(logins) == 4
+    for email, _, password in logins:
+        with runtime.unit(Actor.public()) as ctx:
+            assert sign_in(ctx, email, password).actor.user_id
+    with runtime.unit(Actor.public()) as ctx, pytest.raises(NotAuthenticated):
+        sign_in(ctx, logins[0][0], logins[1][2])
 
     second = run_demo(Runtime(settings=settings), console, DemoOptions(quick=True))
     assert second.chain_ok

@@ -24,6 +24,7 @@ from .keys_cli import keys_app
 from .migrate import upgrade
 from .notifications.cli import notifications_app, webhooks_app
 from .reports.cli import report_app
+from .runtime import Runtime
 from .scheduler import Scheduler
 from .submissions.cli import models_app, submissions_app, submit
 from .suite.cli import suite_app
@@ -145,12 +146,22 @@ def demo(
             help="Environment variable holding the model's API key (never an argument).",
         ),
     ] = None,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Afterwards keep the web pages up (with a worker) and print the demo logins.",
+        ),
+    ] = False,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port of the web pages with --serve.")
+    ] = 8000,
 ) -> None:
-    """Run the main job end to end on the embedded default (SQLite in the data dir) and exit:
-    submit a model, test it in the sandbox, issue and verify its signed report."""
+    """Run the main job end to end on the embedded default (SQLite in the data dir): submit a
+    model, test it in the sandbox, issue and verify its signed report; then exit, or with
+    --serve keep the web pages up on 127.0.0.1."""
     from .config import Settings
     from .demo import DemoOptions, run_demo
-    from .runtime import Runtime
 
     if access_model is None and (base_url or api_key_env):
         fail("--base-url and --api-key-env go with --access-model", field="access_model")
@@ -158,10 +169,36 @@ def demo(
     options = DemoOptions(
         quick=quick, access_model=access_model, base_url=base_url, api_key_env=api_key_env
     )
+    runtime = Runtime(settings=settings)
     with reported_errors():
-        result = run_demo(Runtime(settings=settings), console, options)
+        result = run_demo(runtime, console, options)
     if not (result.chain_ok and result.keys_absent_from_db):
         fail("the demo's own checks failed (see the summary above)")
+    if serve:
+        _serve_demo(runtime, port)
+
+
+def _serve_demo(runtime: Runtime, port: int) -> None:
+    """Keep the demo's web pages up on 127.0.0.1 with a worker and the periodic jobs, after
+    printing the URL and a fresh password for each demo user (shown once, here only)."""
+    import uvicorn
+    from rich.table import Table
+
+    from .api import create_app
+    from .campaigns.worker import Worker
+    from .demo import set_demo_passwords
+
+    logins = Table(title="Demo logins (passwords shown once; run the demo again for new ones)")
+    for column in ("email", "who", "password"):
+        logins.add_column(column, overflow="fold")
+    for row in set_demo_passwords(runtime):
+        logins.add_row(*row)
+    console.print(logins)
+    Scheduler(runtime).start_thread()
+    Worker(runtime).start_thread()
+    console.print(f"predeploy demo serving on http://127.0.0.1:{port}/login (Ctrl-C to stop)")
+    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.Server(config).run()
 
 
 def main() -> None:

@@ -6,6 +6,6 @@ agency onboards a developer, who submits a model with two access variants; the a
 summary says what was produced and where.
 """
 
-from ._run import DemoOptions, DemoResult, LoopbackServer, run_demo
+from ._run import DemoOptions, DemoResult, LoopbackServer, run_demo, set_demo_passwords
 
-__all__ = ["DemoOptions", "DemoResult", "LoopbackServer", "run_demo"]
+__all__ = ["DemoOptions", "DemoResult", "LoopbackServer", "run_demo", "set_demo_passwords"]

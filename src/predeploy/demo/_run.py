@@ -32,7 +32,7 @@ from sqlalchemy import select
 from ..accounts.actor import Actor
 from ..accounts.models import Capacity, Organization, OrgCapacity, Role, User
 from ..accounts.schemas import OrgCreate, TokenCreate, UserCreate
-from ..accounts.service import bootstrap, create_org, create_user, issue_token
+from ..accounts.service import bootstrap, create_org, create_user, issue_token, set_password
 from ..api import create_app
 from ..audit.service import verify
 from ..client import Client
@@ -295,6 +295,29 @@ def run_demo(runtime: Runtime, console: Console, options: DemoOptions | None = N
     )
     _print_summary(console, result, settings.data_dir)
     return result
+
+
+DEMO_LOGINS = (
+    (AGENCY_ADMIN, "agency admin"),
+    (EVALUATOR, "agency evaluator"),
+    (REVIEWER, "agency evaluator (second approver)"),
+    (SUBMITTER, "developer submitter"),
+)
+
+
+def set_demo_passwords(runtime: Runtime) -> list[tuple[str, str, str]]:
+    """Give each demo user a new random password for the web pages: (email, who, password).
+
+    The passwords are shown once, by whoever calls this; only their argon2 hashes are kept, and
+    every earlier web session of these users ends.
+    """
+    logins = []
+    with runtime.unit(Actor.system("demo serve")) as ctx:
+        for email, who in DEMO_LOGINS:
+            password = secrets.token_urlsafe(15)
+            set_password(ctx, email, password)
+            logins.append((email, who, password))
+    return logins
 
 
 def _report_line(testing: TestingOutcome) -> str:
