@@ -17,12 +17,14 @@ from predeploy.demo import DemoOptions, run_demo, set_demo_passwords
 from predeploy.errors import NotAuthenticated
 from predeploy.reports._signing import verify_report
 from predeploy.runtime import Runtime
+from tests.shared_data import shared_data
 
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end_and_again_on_the_same_data_dir(settings: Settings) -> None:
     console = Console(record=True, width=120)
-    first = run_demo(Runtime(settings=settings), console, DemoOptions(quick=True))
+    options = DemoOptions(quick=True, osv=shared_data("osv-pypa"))
+    first = run_demo(Runtime(settings=settings), console, options)
     assert first.chain_ok and first.keys_absent_from_db
     assert first.submission["state"] == "report_issued"
     assert all(v["has_api_key"] for v in first.submission["access_variants"])
@@ -59,6 +61,11 @@ def test_demo_runs_end_to_end_and_again_on_the_same_data_dir(settings: Settings)
     assert [r["drift"]["verdict"] for r in report["identity"]] == ["match", "match"]
     (finding,) = report["findings"]
     assert finding["transcripts"][0]["model_label"] == "reduced-safeguards"
+    defense = first.defense
+    assert defense is not None and defense.sbom.is_relative_to(settings.data_dir)
+    assert json.loads(defense.check_result.read_text())
+    assert defense.imported > 2000  # the real PyPA records
+    assert {c.name for c in defense.affected} == {"certifi", "flask", "werkzeug"}
 
     # --serve's logins: a fresh password per demo user, which signs in to the web pages.
     runtime = Runtime(settings=settings)
@@ -70,12 +77,17 @@ def test_demo_runs_end_to_end_and_again_on_the_same_data_dir(settings: Settings)
     with runtime.unit(Actor.public()) as ctx, pytest.raises(NotAuthenticated):
         sign_in(ctx, logins[0][0], logins[1][2])
 
-    second = run_demo(Runtime(settings=settings), console, DemoOptions(quick=True))
+    second = run_demo(Runtime(settings=settings), console, options)
     assert second.chain_ok
     assert second.submission["id"] != first.submission["id"]
     assert second.submission["model_version"] == "demo-2"
     assert second.audit_rows > first.audit_rows
     assert second.testing is not None and second.testing.files["json"] != files["json"]
+    assert second.defense is not None  # the import is idempotent
+    assert (second.defense.imported, second.defense.unchanged) == (
+        0,
+        defense.imported + defense.updated,
+    )
     text = console.export_text()
     assert "What the demo produced" in text and str(files["pdf"].name) in text
 

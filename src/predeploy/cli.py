@@ -146,6 +146,15 @@ def demo(
             help="Environment variable holding the model's API key (never an argument).",
         ),
     ] = None,
+    osv: Annotated[
+        Path | None,
+        typer.Option(
+            "--osv",
+            metavar="PATH",
+            help="OSV records (folder, file or zip) to import for the SBOM check "
+            "(default: ../shared/data/osv-pypa if it exists).",
+        ),
+    ] = None,
     serve: Annotated[
         bool,
         typer.Option(
@@ -167,7 +176,11 @@ def demo(
         fail("--base-url and --api-key-env go with --access-model", field="access_model")
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
     options = DemoOptions(
-        quick=quick, access_model=access_model, base_url=base_url, api_key_env=api_key_env
+        quick=quick,
+        access_model=access_model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        osv=osv,
     )
     runtime = Runtime(settings=settings)
     with reported_errors():

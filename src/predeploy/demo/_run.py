@@ -40,12 +40,14 @@ from ..errors import InvalidInput
 from ..migrate import upgrade
 from ..runtime import Runtime
 from ..scheduler import Scheduler
+from ._defense import DefenseOutcome, resolve_osv_source, run_defense
 from ._testing import FULL, PRODUCTION, QUICK, REDUCED, TestingOutcome, run_testing
 
 AGENCY = "Demo Testing Agency"
 AGENCY_ADMIN = "admin@agency.demo"
 EVALUATOR = "evaluator@agency.demo"
 REVIEWER = "reviewer@agency.demo"
+ANALYST = "analyst@agency.demo"
 DEVELOPER = "Frontier Labs (demo)"
 SUBMITTER = "submitter@frontier-labs.demo"
 
@@ -57,12 +59,15 @@ class DemoOptions:
     `access_model` is any Inspect model string (e.g. `openai-api/lab/model-x`) served at
     `base_url`, its key read from the environment variable `api_key_env`; both access variants
     then reach it. `quick` runs a smaller test plan (suite level 1, one seed, one epoch).
+    `osv` names OSV records (a folder, file or zip) to import before the SBOM check.
     """
 
     quick: bool = False
     access_model: str | None = None
     base_url: str | None = None
     api_key_env: str | None = None
+    osv: Path | None = None
+    """OSV records to import for the SBOM check (default: `../shared/data/osv-pypa` if there)."""
 
 
 @dataclass
@@ -76,6 +81,7 @@ class DemoResult:
     chain_ok: bool = False
     keys_absent_from_db: bool = False
     testing: TestingOutcome | None = None
+    defense: DefenseOutcome | None = None
     produced: list[tuple[str, str]] = field(default_factory=list)
     """What was produced and where (path or id), for the summary."""
 
@@ -188,16 +194,18 @@ def run_demo(runtime: Runtime, console: Console, options: DemoOptions | None = N
     result = DemoResult()
     settings = runtime.settings
     access_variants, api_keys = _access_variants(options)
+    osv_source = resolve_osv_source(options.osv)
     upgrade(settings.resolved_database_url)
     agency_id, admin_token = _ensure_agency(runtime, result)
     evaluator_id = _ensure_user(runtime, EVALUATOR, agency_id, Role.EVALUATOR)
     reviewer_id = _ensure_user(runtime, REVIEWER, agency_id, Role.EVALUATOR)
+    analyst_id = _ensure_user(runtime, ANALYST, agency_id, Role.ANALYST)
     developer_org = _ensure_org(runtime, DEVELOPER, [Capacity.DEVELOPER, Capacity.VENDOR])
     submitter_id = _ensure_user(runtime, SUBMITTER, developer_org, Role.SUBMITTER)
     result.step(
         "onboarding",
         f"developer org {DEVELOPER!r}, submitter {SUBMITTER}, evaluators {EVALUATOR} and "
-        f"{REVIEWER}",
+        f"{REVIEWER}, analyst {ANALYST}",
     )
 
     with LoopbackServer(runtime) as url:
@@ -205,8 +213,9 @@ def run_demo(runtime: Runtime, console: Console, options: DemoOptions | None = N
         submitter = Client(url, _token_for(runtime, submitter_id, "demo submitter"))
         evaluator = Client(url, _token_for(runtime, evaluator_id, "demo evaluator"))
         reviewer = Client(url, _token_for(runtime, reviewer_id, "demo reviewer"))
+        analyst = Client(url, _token_for(runtime, analyst_id, "demo analyst"))
         admin = Client(url, admin_token)
-        with submitter, evaluator, reviewer, admin:
+        with submitter, evaluator, reviewer, analyst, admin:
             version = f"demo-{len(submitter.list_models()) + 1}"
             model = submitter.create_model(
                 name="frontier-demo",
@@ -260,12 +269,13 @@ def run_demo(runtime: Runtime, console: Console, options: DemoOptions | None = N
             result.step("periodic jobs", ", ".join(f"{k}: {v}" for k, v in outcomes.items()))
             kinds = sorted({e["kind"] for e in admin.request("GET", "/notifications")["items"]})
             result.step("notifications", ", ".join(kinds))
+            out_dir = settings.data_dir / "demo" / draft["id"]
             testing = run_testing(
                 runtime,
                 evaluator,
                 reviewer,
                 draft["id"],
-                settings.data_dir / "demo" / draft["id"],
+                out_dir,
                 QUICK if options.quick else FULL,
                 console,
             )
@@ -278,6 +288,11 @@ def run_demo(runtime: Runtime, console: Console, options: DemoOptions | None = N
                 f"(bubblewrap sandbox)",
             )
             result.step("report", _report_line(testing))
+            # The developer, as a defender, checks its own service's SBOM.
+            defense = run_defense(analyst, submitter, out_dir / "defense", osv_source)
+            result.defense = defense
+            for what, detail in defense.steps():
+                result.step(what, detail)
             result.submission = admin.get_submission(draft["id"])
 
     with runtime.unit(Actor.system("demo verify"), read_only=True) as ctx:
@@ -409,4 +424,7 @@ def _print_summary(console: Console, result: DemoResult, data_dir: Path) -> None
         for fmt, what in names.items():
             produced.add_row(what, str(testing.files[fmt].resolve()))
         produced.add_row("report SHA-256", testing.sha256)
+    if result.defense is not None:
+        produced.add_row("SBOM (CycloneDX)", str(result.defense.sbom.resolve()))
+        produced.add_row("SBOM check result", str(result.defense.check_result.resolve()))
     console.print(produced)
