@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import subprocess
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from cryptography.hazmat.primitives import serialization
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
@@ -37,9 +35,12 @@ from ..api import create_app
 from ..audit.service import verify
 from ..client import Client
 from ..errors import InvalidInput
+from ..keys import read_key_ring
 from ..migrate import upgrade
 from ..runtime import Runtime
 from ..scheduler import Scheduler
+from ..secret_scan import Secret, scan
+from ._clearinghouse import ClearinghouseOutcome, run_clearinghouse
 from ._defense import DefenseOutcome, resolve_osv_source, run_defense
 from ._testing import FULL, PRODUCTION, QUICK, REDUCED, TestingOutcome, run_testing
 
@@ -48,6 +49,7 @@ AGENCY_ADMIN = "admin@agency.demo"
 EVALUATOR = "evaluator@agency.demo"
 REVIEWER = "reviewer@agency.demo"
 ANALYST = "analyst@agency.demo"
+SECURITY_CONTACT = "security@frontier-labs.demo"
 DEVELOPER = "Frontier Labs (demo)"
 SUBMITTER = "submitter@frontier-labs.demo"
 
@@ -79,8 +81,10 @@ class DemoResult:
     steps: list[tuple[str, str]] = field(default_factory=list)
     audit_rows: int = 0
     chain_ok: bool = False
-    keys_absent_from_db: bool = False
+    leaks: list[str] = field(default_factory=list)
+    """Secrets of the run (model API keys, API tokens, server keys) found in clear on disk."""
     testing: TestingOutcome | None = None
+    clearinghouse: ClearinghouseOutcome | None = None
     defense: DefenseOutcome | None = None
     produced: list[tuple[str, str]] = field(default_factory=list)
     """What was produced and where (path or id), for the summary."""
@@ -202,20 +206,34 @@ def run_demo(runtime: Runtime, console: Console, options: DemoOptions | None = N
     analyst_id = _ensure_user(runtime, ANALYST, agency_id, Role.ANALYST)
     developer_org = _ensure_org(runtime, DEVELOPER, [Capacity.DEVELOPER, Capacity.VENDOR])
     submitter_id = _ensure_user(runtime, SUBMITTER, developer_org, Role.SUBMITTER)
+    security_id = _ensure_user(runtime, SECURITY_CONTACT, developer_org, Role.MEMBER)
     result.step(
         "onboarding",
-        f"developer org {DEVELOPER!r}, submitter {SUBMITTER}, evaluators {EVALUATOR} and "
-        f"{REVIEWER}, analyst {ANALYST}",
+        f"developer org {DEVELOPER!r} (submitter {SUBMITTER}, security contact "
+        f"{SECURITY_CONTACT}), evaluators {EVALUATOR} and {REVIEWER}, analyst {ANALYST}",
     )
 
     with LoopbackServer(runtime) as url:
         result.server_url = url
-        submitter = Client(url, _token_for(runtime, submitter_id, "demo submitter"))
-        evaluator = Client(url, _token_for(runtime, evaluator_id, "demo evaluator"))
-        reviewer = Client(url, _token_for(runtime, reviewer_id, "demo reviewer"))
-        analyst = Client(url, _token_for(runtime, analyst_id, "demo analyst"))
+        tokens = {
+            name: _token_for(runtime, user_id, f"demo {name}")
+            for name, user_id in (
+                ("submitter", submitter_id),
+                ("evaluator", evaluator_id),
+                ("reviewer", reviewer_id),
+                ("analyst", analyst_id),
+                ("security contact", security_id),
+            )
+        }
+        tokens["admin"] = admin_token
+        submitter = Client(url, tokens["submitter"])
+        evaluator = Client(url, tokens["evaluator"])
+        reviewer = Client(url, tokens["reviewer"])
+        analyst = Client(url, tokens["analyst"])
+        security = Client(url, tokens["security contact"])
+        public = Client(url)
         admin = Client(url, admin_token)
-        with submitter, evaluator, reviewer, analyst, admin:
+        with submitter, evaluator, reviewer, analyst, security, public, admin:
             version = f"demo-{len(submitter.list_models()) + 1}"
             model = submitter.create_model(
                 name="frontier-demo",
@@ -288,6 +306,14 @@ def run_demo(runtime: Runtime, console: Console, options: DemoOptions | None = N
                 f"(bubblewrap sandbox)",
             )
             result.step("report", _report_line(testing))
+            if testing.finding_id is not None:
+                # The agency admin is the second analyst of the two-person rule.
+                shared = run_clearinghouse(
+                    evaluator, analyst, admin, security, public, testing.finding_id,
+                    developer_org, out_dir / "clearinghouse",
+                )  # fmt: skip
+                result.clearinghouse = shared
+                result.step("clearinghouse", _clearinghouse_line(shared))
             # The developer, as a defender, checks its own service's SBOM.
             defense = run_defense(analyst, submitter, out_dir / "defense", osv_source)
             result.defense = defense
@@ -301,12 +327,23 @@ def run_demo(runtime: Runtime, console: Console, options: DemoOptions | None = N
     result.step(
         "audit", f"{verdict.rows_checked} events; chain and signed checkpoint verify: {verdict.ok}"
     )
-    result.keys_absent_from_db = _keys_absent(settings.resolved_database_url, api_keys)
+    secrets_of_run = [Secret("model API key", key.encode()) for key in api_keys]
+    secrets_of_run += [Secret(f"API token ({name})", t.encode()) for name, t in tokens.items()]
+    secrets_of_run += _server_secrets(runtime)
+    result.leaks = [
+        str(leak)
+        for leak in scan(
+            [settings.data_dir],
+            secrets_of_run,
+            skip=[settings.secret_key_path, settings.signing_key_path],
+        )
+    ]
     result.step(
-        "keys at rest",
-        "encrypted: no plaintext API key in the database files"
-        if result.keys_absent_from_db
-        else "PLAINTEXT API KEY FOUND in the database files",
+        "secrets scan",
+        f"{len(secrets_of_run)} secrets of this run (model API keys, API tokens, the server's "
+        "secret and signing keys) looked for in every file under the data dir (database, Inspect "
+        "logs, reports, exports): "
+        + ("none in clear" if not result.leaks else "FOUND IN CLEAR: " + "; ".join(result.leaks)),
     )
     _print_summary(console, result, settings.data_dir)
     return result
@@ -356,29 +393,27 @@ def _report_line(testing: TestingOutcome) -> str:
     )
 
 
-def _keys_absent(database_url: str, keys: Iterable[str]) -> bool:
-    """True when no plaintext key appears in the SQLite database or its WAL.
-
-    The files are read by `grep` in a child process, not here: closing any file descriptor of a
-    SQLite file drops every POSIX lock this process holds on it, and another process (a job's
-    runner) could then delete the WAL under this process's open connections.
-    """
-    patterns = "\n".join(keys)
-    if not database_url.startswith("sqlite:///") or not patterns:
-        return True
-    path = Path(database_url.removeprefix("sqlite:///"))
-    files = [str(p) for p in (path, path.with_name(path.name + "-wal")) if p.exists()]
-    grep = shutil.which("grep")
-    if grep is None:
-        raise RuntimeError("grep is needed to scan the database files for plaintext keys")
-    found = subprocess.run(  # noqa: S603 (a fixed command over our own files; keys on stdin)
-        [grep, "--quiet", "--text", "--fixed-strings", "--file=-", *files],
-        input=patterns.encode(),
-        check=False,
+def _clearinghouse_line(shared: ClearinghouseOutcome) -> str:
+    skipped = "; ".join(f"{fmt} does not apply ({why})" for fmt, why in shared.skipped.items())
+    return (
+        f"the finding became report {shared.vuln_id} (SSVC: {shared.ssvc_outcome}); case "
+        f"{shared.case_number} with the developer as vendor; advisory {shared.advisory_number} "
+        f"published after the embargo ended and read without a token; exported as "
+        f"{', '.join(sorted(shared.files))}" + (f"; {skipped}" if skipped else "")
     )
-    if found.returncode > 1:
-        raise RuntimeError(f"could not scan {', '.join(files)} for plaintext keys")
-    return found.returncode == 1
+
+
+def _server_secrets(runtime: Runtime) -> list[Secret]:
+    """The server's own keys as they must never appear outside their files: each Fernet key of
+    the ring, and the signing key's PEM and raw private bytes."""
+    settings = runtime.settings
+    ring = [Secret("secret key", key) for key in read_key_ring(settings.secret_key_path)]
+    pem = settings.signing_key_path.read_bytes()
+    private = serialization.load_pem_private_key(pem, password=None)
+    raw = private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return [*ring, Secret("signing key (PEM)", pem.strip()), Secret("signing key (raw)", raw)]
 
 
 def _print_summary(console: Console, result: DemoResult, data_dir: Path) -> None:
@@ -424,6 +459,9 @@ def _print_summary(console: Console, result: DemoResult, data_dir: Path) -> None
         for fmt, what in names.items():
             produced.add_row(what, str(testing.files[fmt].resolve()))
         produced.add_row("report SHA-256", testing.sha256)
+    if result.clearinghouse is not None:
+        for fmt, path in sorted(result.clearinghouse.files.items()):
+            produced.add_row(f"advisory export ({fmt})", str(path.resolve()))
     if result.defense is not None:
         produced.add_row("SBOM (CycloneDX)", str(result.defense.sbom.resolve()))
         produced.add_row("SBOM check result", str(result.defense.check_result.resolve()))
