@@ -1,0 +1,50 @@
+"""The secrets scan finds a secret in clear in a file, inside a compressed zip member (Inspect's
+`.eval` logs) and in a SQLite database, names where and what, and never prints the secret."""
+
+from __future__ import annotations
+
+import sqlite3
+import zipfile
+from pathlib import Path
+
+from predeploy.secret_scan import Secret, scan
+
+KEY = Secret("model API key", b"sk-scan-test-7Hq2Lw9Xv")
+TOKEN = Secret("API token", b"pd_tok_scan_Rm5Kd8")
+
+
+def test_every_place_a_secret_is_in_clear_is_found(tmp_path: Path) -> None:
+    (tmp_path / "server.log").write_bytes(b"calling model with key " + KEY.value + b"\n")
+    with zipfile.ZipFile(tmp_path / "job.eval", "w", compression=zipfile.ZIP_DEFLATED) as log:
+        log.writestr("samples/1_epoch_1.json", b'{"auth": "' + TOKEN.value + b'"}' * 50)
+    nested = tmp_path / "exports"
+    nested.mkdir()
+    (nested / "clean.json").write_text('{"nothing": "here"}')
+    with sqlite3.connect(tmp_path / "predeploy.db") as database:
+        database.execute("CREATE TABLE t (v BLOB)")
+        database.execute("INSERT INTO t VALUES (?)", (KEY.value,))
+    database.close()
+
+    leaks = scan([tmp_path], [KEY, TOKEN])
+
+    found = sorted((leak.path.name, leak.member, leak.kind) for leak in leaks)
+    assert found == [
+        ("job.eval", "samples/1_epoch_1.json", "API token"),
+        ("predeploy.db", None, "model API key"),
+        ("server.log", None, "model API key"),
+    ]
+    # The compressed member does not hold the token's bytes as such: only reading it finds it.
+    assert TOKEN.value not in (tmp_path / "job.eval").read_bytes()
+    assert all(KEY.value.decode() not in str(leak) for leak in leaks)
+    assert "model API key in" in str(leaks[0]) or "API token in" in str(leaks[0])
+
+
+def test_files_meant_to_hold_a_secret_are_skipped_and_empty_secrets_ignored(
+    tmp_path: Path,
+) -> None:
+    key_file = tmp_path / "secret.key"
+    key_file.write_bytes(KEY.value)
+    (tmp_path / "notes.txt").write_text("no secret")
+
+    assert scan([tmp_path], [KEY, Secret("empty", b"")], skip=[key_file]) == []
+    assert [leak.path for leak in scan([tmp_path], [KEY])] == [key_file]
