@@ -191,6 +191,28 @@ def demo(
         _serve_demo(runtime, port)
 
 
+@app.command()
+def selftest() -> None:
+    """Check this deployment end to end: the quick demo (campaign in the sandbox, signed report,
+    clearinghouse, SBOM check, audit chain, secrets scan) and an agent that tries to escape the
+    sandbox. Refuses a database that holds real data; exits 1 if a check fails."""
+    from rich.table import Table
+
+    from .selftest import run_selftest
+
+    runtime = local_runtime()
+    with reported_errors():
+        result = run_selftest(runtime, console)
+    table = Table(title="predeploy selftest")
+    table.add_column("check")
+    table.add_column("result")
+    for name, passed in result.checks.items():
+        table.add_row(name, "passed" if passed else "FAILED")
+    console.print(table)
+    if not result.passed:
+        fail("the self-test failed (see the table above)")
+
+
 def _serve_demo(runtime: Runtime, port: int) -> None:
     """Keep the demo's web pages up on 127.0.0.1 with a worker and the periodic jobs, after
     printing the URL and a fresh password for each demo user (shown once, here only)."""

@@ -41,6 +41,7 @@ from ..runtime import Runtime
 from ..scheduler import Scheduler
 from ..secret_scan import Secret, scan
 from ._clearinghouse import ClearinghouseOutcome, run_clearinghouse
+from ._containment import ContainmentOutcome, run_containment
 from ._defense import DefenseOutcome, resolve_osv_source, run_defense
 from ._testing import FULL, PRODUCTION, QUICK, REDUCED, TestingOutcome, run_testing
 
@@ -70,6 +71,8 @@ class DemoOptions:
     api_key_env: str | None = None
     osv: Path | None = None
     """OSV records to import for the SBOM check (default: `../shared/data/osv-pypa` if there)."""
+    containment: bool = False
+    """Also run an escaping agent in a campaign and check it stayed in the sandbox (selftest)."""
 
 
 @dataclass
@@ -86,6 +89,7 @@ class DemoResult:
     testing: TestingOutcome | None = None
     clearinghouse: ClearinghouseOutcome | None = None
     defense: DefenseOutcome | None = None
+    containment: ContainmentOutcome | None = None
     produced: list[tuple[str, str]] = field(default_factory=list)
     """What was produced and where (path or id), for the summary."""
 
@@ -314,6 +318,16 @@ def run_demo(runtime: Runtime, console: Console, options: DemoOptions | None = N
                 )  # fmt: skip
                 result.clearinghouse = shared
                 result.step("clearinghouse", _clearinghouse_line(shared))
+            if options.containment:
+                contained = run_containment(runtime, submitter, evaluator, model["id"])
+                result.containment = contained
+                result.step(
+                    "containment",
+                    "; ".join(
+                        f"{attempt}: {'contained' if ok else 'NOT CONTAINED'}"
+                        for attempt, ok in contained.attempts.items()
+                    ),
+                )
             # The developer, as a defender, checks its own service's SBOM.
             defense = run_defense(analyst, submitter, out_dir / "defense", osv_source)
             result.defense = defense
