@@ -58,6 +58,10 @@ def finished_campaign(lab: Lab) -> dict[str, Any]:
                 score=1.0,
                 score_value="C",
                 answer="python3 exploit.py --flag",
+                score_metadata={
+                    "label": "complied",
+                    "rationale": "fired on: python3 exploit.py --flag",
+                },
                 error_class="none",
                 attempt=1,
                 ingested_at=ctx.now(),
@@ -119,6 +123,12 @@ def test_transcripts_are_deleted_the_set_period_after_the_report(
     clock.advance(timedelta(seconds=1))
     assert purge(lab) == 1
     assert stored(lab, cid) == (False, clock.now(), [(1.0, None)])
+    # The judge's rationale, which quotes the answer, goes with it; the label stays.
+    with lab.world.system() as ctx:
+        (meta,) = ctx.session.scalars(
+            select(SampleResult.score_metadata).where(SampleResult.campaign_id == cid)
+        ).all()
+    assert meta == {"label": "complied"}
     (event,) = deletions(lab)
     assert event["object"] == {"type": "campaign", "id": cid}
     assert event["actor"]["label"] == "test"

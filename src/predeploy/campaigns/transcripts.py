@@ -298,6 +298,25 @@ def _tree_size(location: str) -> tuple[int, int]:
     return len(found), sum(int(info.get("size") or 0) for info in found.values())
 
 
+# Score metadata that can quote the model's output (a judge's rationale cites the text its rules
+# fired on): removed with the transcripts. Labels, framings and answer hashes stay.
+QUOTING_SCORE_METADATA = frozenset({"rationale"})
+
+
+def _drop_quoted_output(ctx: Context, campaign_id: str) -> None:
+    rows = ctx.session.scalars(
+        select(SampleResult).where(
+            SampleResult.campaign_id == campaign_id, SampleResult.score_metadata.is_not(None)
+        )
+    )
+    for row in rows:
+        meta = row.score_metadata
+        if isinstance(meta, dict) and QUOTING_SCORE_METADATA & meta.keys():
+            row.score_metadata = {
+                key: value for key, value in meta.items() if key not in QUOTING_SCORE_METADATA
+            }
+
+
 def purge_expired_transcripts(ctx: Context, *, limit: int = 100) -> int:
     """Delete the logs and proofs of concept of campaigns past their retention (system only).
 
@@ -346,6 +365,7 @@ def purge_expired_transcripts(ctx: Context, *, limit: int = 100) -> int:
                     .values(answer=None)
                     .execution_options(synchronize_session=False)
                 )
+                _drop_quoted_output(ctx, campaign.id)
                 campaign.transcripts_deleted_at = now
                 campaign.updated_at = now
                 sub = ctx.session.get_one(Submission, campaign.submission_id)
