@@ -16,6 +16,7 @@ from starlette.routing import NoMatchFound
 
 from predeploy.accounts import Actor
 from predeploy.campaigns import plans
+from predeploy.campaigns._runner import sandbox_of
 from predeploy.campaigns.models import Campaign
 from predeploy.campaigns.plans_api import router
 from predeploy.campaigns.schemas import PlanDocument
@@ -219,6 +220,10 @@ INVALID_FIELDS = [
      "items.1.sandboxx: unknown field"),
     (as_yaml(with_item({"sandbox": "podman"})), "items.0.sandbox",
      "items.0.sandbox: Input should be 'bwrap', 'local', 'docker' or 'k8s'"),
+    (as_yaml(with_item({"sandbox": None, "sandbox_config": "values.yaml"})), "items.0",
+     "items.0: sandbox_config needs sandbox (the sandbox type it configures)"),
+    (as_yaml(plan(identity_probes="pd-probes-99")), "identity_probes",
+     "identity_probes: unknown probe set 'pd-probes-99'"),
     (as_yaml(with_item({"task": "predeploy/x; rm -rf /"})), "items.0.task",
      "items.0.task: String should match pattern"),
     (as_yaml(with_item({"task_args": {"bad-name": 1}})), "items.0.task_args",
@@ -514,3 +519,17 @@ def test_the_guides_example_is_a_valid_plan() -> None:
     example = guide.split("```yaml\n", 1)[1].split("```", 1)[0]
     document = plans.load_plan_yaml(example)
     assert document.elicitation.agent and document.reference_models and len(document.items) == 2
+
+
+def test_a_k8s_item_carries_its_values_file_to_the_job(runtime: Runtime) -> None:
+    document = PlanDocument.model_validate(
+        with_item({"sandbox": "k8s", "sandbox_config": "/etc/predeploy/k8s-values.yaml"})
+    )
+    spec = {
+        "sandbox": document.items[0].sandbox,
+        "sandbox_config": document.items[0].sandbox_config,
+    }
+
+    assert sandbox_of(spec) == ("k8s", "/etc/predeploy/k8s-values.yaml")
+    assert sandbox_of({"sandbox": "bwrap", "sandbox_config": None}) == "bwrap"
+    assert sandbox_of({"sandbox": None}) is None

@@ -326,7 +326,7 @@ def run(payload: dict[str, Any], events: TextIO) -> bool:
             model=model,
             log_dir=payload["log_dir"],
             solver=SolverSpec(agent) if agent else None,
-            sandbox=spec.get("sandbox"),
+            sandbox=sandbox_of(spec),
             epochs=spec["epochs"],
             message_limit=limits.get("messages"),
             token_limit=limits.get("tokens"),
@@ -348,6 +348,15 @@ def run(payload: dict[str, Any], events: TextIO) -> bool:
         job.close()
         engine.dispose()
     return success
+
+
+def sandbox_of(spec: dict[str, Any]) -> str | tuple[str, str] | None:
+    """The job's sandbox as `eval_set` takes it: the type, with its configuration file if the
+    plan item names one (e.g. `("k8s", "values.yaml")`), or None for the task's own."""
+    kind, config = spec.get("sandbox"), spec.get("sandbox_config")
+    if kind is None:
+        return None
+    return (str(kind), str(config)) if config else str(kind)
 
 
 _DATABASE_INFO: dict[str, ModelInfo] = {}

@@ -7,7 +7,14 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from ..identity import PROBE_SET, PROBE_SETS
 
@@ -115,6 +122,14 @@ class PlanItem(_Strict):
     sandbox: SandboxKind | None = Field(
         default=None, description="Override the task's sandbox type (default: the task's own)."
     )
+    sandbox_config: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        pattern=r"^[^\x00]+$",
+        description="The sandbox's configuration file as the workers see it (a Helm values "
+        "file for `k8s`, a compose file for `docker`); needs `sandbox`.",
+    )
     variant: str | None = Field(
         default=None,
         pattern=LABEL_PATTERN,
@@ -129,6 +144,12 @@ class PlanItem(_Strict):
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,99}", key):
                 raise ValueError(f"task argument name {key!r} is not a valid identifier")
         return value
+
+    @model_validator(mode="after")
+    def _config_needs_a_sandbox(self) -> PlanItem:
+        if self.sandbox_config is not None and self.sandbox is None:
+            raise ValueError("sandbox_config needs sandbox (the sandbox type it configures)")
+        return self
 
     @property
     def is_suite(self) -> bool:

@@ -137,6 +137,7 @@ def _job_specs(plan: PlanDocument, sub: Submission, seeds: dict[str, Any]) -> li
             "epochs": item.epochs,
             "limits": item.limits.model_dump(),
             "sandbox": item.sandbox.value if item.sandbox else None,
+            "sandbox_config": item.sandbox_config,
             "elicitation": plan.elicitation.model_dump(),
         }
         if item.variant is not None and item.variant not in variants:
