@@ -7,7 +7,9 @@ service's user: directories 0700, files 0600 (the job runner works under umask 0
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import fsspec
 
@@ -48,6 +50,28 @@ def ensure_private_dir(location: str) -> None:
         directory.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
         directory.chmod(PRIVATE_DIR_MODE)
     path.chmod(PRIVATE_DIR_MODE)
+
+
+def check_writable(location: str) -> None:
+    """Write a small file in `location` and remove it; raises OSError if the store refuses it
+    (read-only, full, no permission), before a run that could not keep its log starts."""
+    fs, path = fsspec.core.url_to_fs(location)
+    probe = f"{path.rstrip('/')}/.predeploy-write-probe"
+    try:
+        fs.pipe_file(probe, bytes(4096))
+    finally:
+        with contextlib.suppress(OSError):
+            fs.rm_file(probe)
+
+
+def store_error(store: str, exc: OSError) -> str:
+    """What to tell of a failed write to the store `store` (the job's error, for the agency)."""
+    parts = urlsplit(store)
+    if parts.username or parts.password:
+        # A URL may carry credentials: they go in no job's error.
+        store = parts._replace(netloc=parts.hostname or "").geturl()
+    where = f" ({exc.filename})" if exc.filename and is_local(store) else ""
+    return f"the artifact store {store} cannot be written: {exc.strerror or exc}{where}"
 
 
 def delete_tree(location: str) -> bool:

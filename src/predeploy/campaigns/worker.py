@@ -29,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from ..accounts.actor import Actor
 from ..errors import Conflict, PredeployError
 from ..runtime import Runtime
@@ -197,10 +199,12 @@ class _Attempt:
         elif kind == "gate_closed":
             self.stop_reason = str(event.get("reason", "the gate closed"))
         elif kind == "database_error":
+            # Its first line: the driver's reason (the rest quotes the SQL).
+            error = str(event.get("error")).strip().splitlines() or [""]
             log.warning(
                 "job %s: the runner cannot reach the database (model calls wait): %s",
                 self.claim.job_id,
-                event.get("error"),
+                error[0],
             )
         elif kind == "done":
             self.done = event
@@ -217,6 +221,7 @@ class Worker:
     )
     stop: threading.Event = field(default_factory=threading.Event)
     _runner: _Runner | None = field(default=None, init=False, repr=False)
+    _database_down: bool = field(default=False, init=False, repr=False)
 
     @property
     def _lease(self) -> timedelta:
@@ -257,11 +262,16 @@ class Worker:
                         # the wait for a job, instead of delaying the job.
                         self._ready_runner()
                         outcome = self.run_once()
-                    except Exception:
-                        # The database or the store is down: the job's lease runs out and it
-                        # is claimed again; this worker tries again after a pause.
-                        log.exception("worker %s: a job attempt failed", self.worker_id)
-                        self.close()
+                    except Exception as exc:
+                        # The database is down (or something else broke): the job's lease runs
+                        # out and it is claimed again; this worker tries again after a pause.
+                        if isinstance(exc, OperationalError):
+                            # Heartbeats ride such outages out, so this came before or after a
+                            # job: the runner is idle and is kept (no new start-up per retry).
+                            self._database_lost(exc)
+                        else:
+                            log.exception("worker %s: a job attempt failed", self.worker_id)
+                            self.close()
                         self.stop.wait(self.runtime.settings.worker_poll_seconds)
                         continue
                     if outcome.outcome == "idle":
@@ -299,6 +309,7 @@ class Worker:
         """Claim one job and run one attempt of it (`idle` when nothing is runnable)."""
         with self.runtime.unit(self._actor()) as ctx:
             claimed = claim_next(ctx, self.worker_id, self._lease)
+        self._database_back()
         if claimed is None:
             return WorkerOutcome(job_id=None, outcome="idle")
         if isinstance(claimed, str):
@@ -309,8 +320,18 @@ class Worker:
         except PredeployError as exc:
             self._finish(claim, JobState.FAILED, exc.message, JobProgress())
             return WorkerOutcome(job_id=claim.job_id, outcome="failed", message=exc.message)
-        _artifacts.ensure_private_dir(claim.log_dir)
         attempt = _Attempt(claim=claim)
+        try:
+            _artifacts.ensure_private_dir(claim.log_dir)
+            _artifacts.check_writable(claim.log_dir)
+        except OSError as exc:
+            # Ended as a failed attempt (retried after the backoff, counted against the job's
+            # attempts) rather than left to its lease, which would retry it without end and
+            # without a word on the job of what is wrong.
+            attempt.runner_error = _artifacts.store_error(
+                self.runtime.settings.resolved_artifact_store, exc
+            )
+            return self._conclude(attempt)
         runner = self._hand_over(claim, key)
         del key
         if runner is None:
@@ -405,12 +426,39 @@ class Worker:
                 return
 
     def _beat(self, attempt: _Attempt) -> str | None:
+        """Renew the lease (and ingest now and then); why the job must stop, or None.
+
+        While the database cannot be reached the job goes on (its runner's model calls wait at
+        the gate meanwhile) and the next beat tries again: a restart of the database costs no
+        attempt. If the outage outlasted the lease and another worker took the job, the first
+        beat that gets through says so."""
         claim = attempt.claim
-        with self.runtime.unit(self._actor()) as ctx:
-            why = heartbeat(ctx, claim, self.worker_id, self._lease, attempt.progress)
+        try:
+            with self.runtime.unit(self._actor()) as ctx:
+                why = heartbeat(ctx, claim, self.worker_id, self._lease, attempt.progress)
+        except OperationalError as exc:
+            self._database_lost(exc)
+            return None
+        self._database_back()
         if why is None and time.monotonic() >= attempt.next_ingest:
             self._ingest(attempt, final=False)
         return why
+
+    def _database_lost(self, exc: OperationalError) -> None:
+        """Say once (not at every retry) that the database cannot be reached, and why."""
+        if not self._database_down:
+            reason = str(exc.orig or exc).strip().splitlines() or [type(exc).__name__]
+            log.warning(
+                "worker %s: the database cannot be reached (%s); trying again",
+                self.worker_id,
+                reason[0],
+            )
+        self._database_down = True
+
+    def _database_back(self) -> None:
+        if self._database_down:
+            log.warning("worker %s: reconnected to the database", self.worker_id)
+            self._database_down = False
 
     def _ingest(self, attempt: _Attempt, *, final: bool) -> str | None:
         """Store the results flushed to the job's logs so far; returns why it failed (a log being
