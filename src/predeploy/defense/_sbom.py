@@ -17,6 +17,7 @@ from packageurl import PackageURL
 from packaging.requirements import InvalidRequirement, Requirement
 
 from ..errors import InvalidInput
+from ..interop._osv import MAX_DEPTH, value_problem
 from ..interop._osv_export import osv_package
 
 MAX_COMPONENTS = 100_000
@@ -62,6 +63,14 @@ def read_inventory(content: bytes) -> Inventory:
             document = json.loads(text)
         except ValueError as exc:
             raise InvalidInput(f"the inventory is not valid JSON: {exc}", field="sbom") from exc
+        except RecursionError:
+            raise InvalidInput(
+                f"the inventory nests more than {MAX_DEPTH} levels deep", field="sbom"
+            ) from None
+        problem = value_problem(document)
+        if problem is not None:
+            where, message = problem
+            raise InvalidInput(f"the inventory's {where or 'document'} {message}", field="sbom")
         if isinstance(document, dict) and document.get("bomFormat") == "CycloneDX":
             return _inventory("cyclonedx", _cyclonedx(document))
         if isinstance(document, dict) and "spdxVersion" in document:
@@ -127,6 +136,9 @@ def _spdx(document: dict[str, Any]) -> Iterator[Component | Skipped]:
     except SPDXParsingError as exc:
         messages = "; ".join(exc.get_messages())[:500]  # type: ignore[no-untyped-call]
         raise InvalidInput(f"not a valid SPDX SBOM: {messages}", field="sbom") from exc
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+        # The parser trusts the JSON types it expects: a wrong one fails inside it.
+        raise InvalidInput(f"not a valid SPDX SBOM: {exc}", field="sbom") from exc
     for package in parsed.packages:
         purls = [r.locator for r in package.external_references if r.reference_type == "purl"]
         version = package.version if isinstance(package.version, str) else None

@@ -38,7 +38,16 @@ from referencing import Registry, Resource
 
 from ..clearinghouse.models import Tlp
 from ._csaf_checks import mandatory_problems
-from ._osv import MAX_RECORD_BYTES, Item, Rejection, _osv_schema, check, timestamp
+from ._osv import (
+    MAX_DEPTH,
+    MAX_RECORD_BYTES,
+    Item,
+    Rejection,
+    _osv_schema,
+    check,
+    timestamp,
+    value_problem,
+)
 from ._osv_export import OSV_SCHEMA_VERSION, UNREGISTERED_PREFIX, osv_package, osv_timestamp
 
 _FIRST_CVSS = ("cvss-v2.0", "cvss-v3.0", "cvss-v3.1")
@@ -95,6 +104,9 @@ def parse(file: str, content: bytes, label: Tlp) -> Iterator[Item]:
     except ValueError as exc:
         yield Rejection(file, None, f"not valid JSON: {str(exc)[:300]}")
         return
+    except RecursionError:
+        yield Rejection(file, None, f"nested more than {MAX_DEPTH} levels deep")
+        return
     yield read_document(file, document, label)
 
 
@@ -103,6 +115,9 @@ def read_document(file: str, document: object, label: Tlp) -> Item:
     `label`."""
     if not isinstance(document, dict):
         return Rejection(file, None, "a CSAF document is a JSON object")
+    problem = value_problem(document)
+    if problem is not None:
+        return Rejection(file, *problem)
     error = best_match(csaf_validator().iter_errors(document))
     if error is not None:
         where = ".".join(str(p) for p in error.absolute_path) or None
@@ -117,7 +132,17 @@ def read_document(file: str, document: object, label: Tlp) -> Item:
             return Rejection(file, tlp_field, f"TLP:{stated} documents cannot be imported: "
                              "imported advisories carry no recipients")  # fmt: skip
         return Rejection(file, tlp_field, f"labelled TLP:{stated}: import it as {stated}")
-    return check(file, to_osv(document), source_format="csaf")
+    tracking = document["document"]["tracking"]
+    for key in ("initial_release_date", "current_release_date"):
+        try:
+            _utc(tracking[key])
+        except (ValueError, OverflowError) as exc:
+            return Rejection(file, f"document.tracking.{key}", f"not an RFC 3339 timestamp: {exc}")
+    try:
+        record = to_osv(document)
+    except ValueError as exc:  # a purl the schema's pattern lets through but is not one
+        return Rejection(file, None, f"cannot be read into the OSV shape: {str(exc)[:300]}")
+    return check(file, record, source_format="csaf")
 
 
 def to_osv(document: dict[str, Any]) -> dict[str, Any]:

@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import io
 import json
+import lzma
+import math
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +40,9 @@ MAX_RECORD_BYTES = 4 * 1024 * 1024
 """A single record file larger than this is refused (OSV records are a few kB)."""
 MAX_BUNDLE_BYTES = 2 * 1024 * 1024 * 1024
 """The most a zip bundle may expand to, all members together."""
+MAX_DEPTH = 64
+"""The deepest a record (or CSAF document) may nest; real ones stay below 20, and deeper ones
+would exhaust the stack of the validators and serialisers that walk them."""
 MAX_ID_CHARS = 100
 MAX_NAME_CHARS = 300
 RECORD_SUFFIXES = (".json", ".yaml", ".yml")
@@ -112,10 +118,51 @@ def timestamp(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def value_problem(data: object) -> tuple[str | None, str] | None:
+    """Where and why parsed JSON cannot be stored or sent back as JSON text: nested more than
+    `MAX_DEPTH` deep, or holding a NaN or infinity, a NUL character (PostgreSQL text refuses
+    it) or a lone surrogate (not UTF-8), in a value or a key."""
+    pending: list[tuple[object, tuple[object, ...]]] = [(data, ())]
+    while pending:
+        value, where = pending.pop()
+        if len(where) > MAX_DEPTH:
+            return _path(where[:4]), f"is nested more than {MAX_DEPTH} levels deep"
+        if isinstance(value, dict):
+            for key, child in value.items():
+                problem = _text_problem(key)
+                if problem is not None:
+                    return _path(where), f"a key {problem}"
+                pending.append((child, (*where, key)))
+        elif isinstance(value, list):
+            pending.extend((child, (*where, index)) for index, child in enumerate(value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            return _path(where), f"holds {value}, which is not a JSON number"
+        elif isinstance(value, str):
+            problem = _text_problem(value)
+            if problem is not None:
+                return _path(where), problem
+    return None
+
+
+def _text_problem(text: object) -> str | None:
+    if not isinstance(text, str):
+        return None
+    if "\x00" in text:
+        return "holds a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "holds a lone surrogate (not UTF-8 text)"
+    return None
+
+
 def check(file: str, data: object, *, source_format: str = "osv") -> Item:
     """`data` as a record if it is a valid OSV record, else why not."""
     if not isinstance(data, dict):
         return Rejection(file, None, "an OSV record is a JSON object")
+    problem = value_problem(data)
+    if problem is not None:
+        return Rejection(file, *problem)
     data, warnings = _set_aside_unusable_git_ranges(file, data)
     if not _fast_validator().is_valid(data):
         error = best_match(osv_validator().iter_errors(data))
@@ -233,6 +280,9 @@ def parse(file: str, content: bytes) -> Iterator[Item]:
         yield Rejection(file, None, f"not valid {'JSON' if file.endswith('.json') else 'YAML'}: "
                         f"{str(exc)[:300]}")  # fmt: skip
         return
+    except RecursionError:
+        yield Rejection(file, None, f"nested more than {MAX_DEPTH} levels deep")
+        return
     for item in data if isinstance(data, list) else [data]:
         yield check(file, item)
 
@@ -241,11 +291,26 @@ Parser = Callable[[str, bytes], Iterator[Item]]
 """Reads the records in one file's bytes (`parse`, or a CSAF reader)."""
 
 
+_UNREADABLE_MEMBER = (
+    zipfile.BadZipFile,  # a bad CRC or header
+    ValueError,  # a local header's name flagged UTF-8 that is not
+    RuntimeError,  # encrypted
+    NotImplementedError,  # an unknown compression method
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    OSError,  # bzip2's invalid data
+)
+"""What reading a damaged zip member raises."""
+
+
 def read_zip(name: str, content: bytes, parse_file: Parser = parse) -> Iterator[Item]:
     """The records in a zip bundle's record files (other members are skipped)."""
     try:
         bundle = zipfile.ZipFile(io.BytesIO(content))
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, ValueError, NotImplementedError, OSError, EOFError) as exc:
+        # ValueError: a member name flagged UTF-8 that is not; NotImplementedError: a version
+        # of the format zipfile does not read
         yield Rejection(name, None, f"not a zip file: {exc}")
         return
     members = [m for m in bundle.infolist() if m.filename.lower().endswith(RECORD_SUFFIXES)]
@@ -258,8 +323,12 @@ def read_zip(name: str, content: bytes, parse_file: Parser = parse) -> Iterator[
             yield Rejection(where, None, f"larger than {MAX_RECORD_BYTES // (1024 * 1024)} MiB")
             continue
         # A member's header may understate its size: read at most one byte past the limit.
-        with bundle.open(member) as stream:
-            content = stream.read(MAX_RECORD_BYTES + 1)
+        try:
+            with bundle.open(member) as stream:
+                content = stream.read(MAX_RECORD_BYTES + 1)
+        except _UNREADABLE_MEMBER as exc:
+            yield Rejection(where, None, f"cannot be read from the zip file: {exc}")
+            continue
         yield from parse_file(where, content)
 
 

@@ -24,8 +24,10 @@ def load_json(path: Path, shown: str) -> Any:
         raise BenchmarkImportError(
             shown, None, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
-    except (UnicodeDecodeError, OSError) as exc:
+    except (ValueError, OSError) as exc:  # not UTF-8, or a number too long to convert
         raise BenchmarkImportError(shown, None, f"cannot read: {exc}") from None
+    except RecursionError:
+        raise BenchmarkImportError(shown, None, "invalid JSON: nested too deeply") from None
 
 
 def load_yaml(path: Path, shown: str) -> Any:
@@ -39,6 +41,8 @@ def load_yaml(path: Path, shown: str) -> Any:
         raise BenchmarkImportError(shown, None, f"invalid YAML{where}: {problem}") from None
     except (UnicodeDecodeError, OSError) as exc:
         raise BenchmarkImportError(shown, None, f"cannot read: {exc}") from None
+    except RecursionError:
+        raise BenchmarkImportError(shown, None, "invalid YAML: nested too deeply") from None
 
 
 def validate(model: type[M], data: Any, shown: str) -> M:
@@ -65,7 +69,11 @@ def resolve_inside(root: Path, rel: str, *, shown: str, field: str) -> Path:
     if ".." in pure.parts:
         raise BenchmarkImportError(shown, field, f"path {rel!r} escapes the task folder")
     candidate = root / pure
-    if not candidate.exists() and not candidate.is_symlink():
+    try:
+        found = candidate.exists() or candidate.is_symlink()
+    except (OSError, ValueError) as exc:  # a name too long, or holding a NUL
+        raise BenchmarkImportError(shown, field, f"path {rel!r} refused: {exc}") from None
+    if not found:
         raise BenchmarkImportError(shown, field, f"{rel!r} does not exist")
     return _checked(candidate, root, rel, shown=shown, field=field)
 
@@ -98,7 +106,10 @@ def files_under(
 
 
 def _checked(path: Path, root: Path, rel: str, *, shown: str, field: str) -> Path:
-    real = path.resolve()
+    try:
+        real = path.resolve()
+    except (RuntimeError, OSError):  # Python 3.11 raises RuntimeError for a loop
+        raise BenchmarkImportError(shown, field, f"{rel!r} is a symlink loop") from None
     if not real.is_relative_to(root.resolve()):
         raise BenchmarkImportError(
             shown, field, f"{rel!r} is a symlink pointing outside the task folder"

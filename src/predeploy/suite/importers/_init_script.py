@@ -43,7 +43,11 @@ def agent_files(script: Path, root: Path, shown: str) -> dict[str, Path]:
     tree = _Tree()
     left_root = False
     depth = 0  # inside how many if blocks: what runs there depends on the host
-    for lineno, all_words in _commands(script.read_text(encoding="utf-8"), shown):
+    try:
+        text = script.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError) as exc:
+        raise BenchmarkImportError(shown, None, f"cannot read: {exc}") from None
+    for lineno, all_words in _commands(text, shown):
         line = f"line {lineno}"
         words = all_words
         while words and words[0] in _BRANCH_STARTS:  # `then rm ...`: the command after it
