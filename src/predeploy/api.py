@@ -35,7 +35,7 @@ from .taxii.api import PATH as TAXII_PATH
 from .taxii.api import router as taxii_router
 from .taxii.protocol import TaxiiErrors
 from .web import UPLOAD_PAGES, install_web, page_error
-from .web_errors import error_response, install_error_handlers
+from .web_errors import ERROR_RESPONSES, error_response, install_error_handlers
 
 
 class BodyLimit:
@@ -108,6 +108,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         docs_url="/api/docs",
         openapi_url="/api/openapi.json",
         redoc_url=None,
+        responses=ERROR_RESPONSES,
     )
     app.state.runtime = runtime
     install_error_handlers(app, page_errors=page_error)

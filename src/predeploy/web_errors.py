@@ -9,13 +9,51 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .errors import PredeployError, RateLimited
 
 log = logging.getLogger("predeploy.api")
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "field"],
+            "properties": {
+                "code": {"type": "string", "description": "Stable, e.g. `not_found`."},
+                "message": {"type": "string"},
+                "field": {
+                    "anyOf": [{"type": "string"}, {"type": "null"}],
+                    "description": "The input the error is about, if one.",
+                },
+            },
+        }
+    },
+}
+"""The JSON schema of the error shape, as OpenAPI documents it."""
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {
+        "description": "Refused: 400 bad request, 401 no valid token, 403 not allowed, 404 not "
+        "found (or not visible to you), 409 conflicting with the current state, 410 gone, 413 "
+        "too large, 415 unsupported media type, 422 invalid input (`field` names it), 429 too "
+        "many requests (with `Retry-After`).",
+        "content": {"application/json": {"schema": ERROR_SCHEMA}},
+    },
+    503: {
+        "description": "The database is busy or unavailable: retry shortly.",
+        "content": {"application/json": {"schema": ERROR_SCHEMA}},
+    },
+}
+"""Every route's error answers, for OpenAPI (`FastAPI(responses=...)`): the content is declared
+here rather than through a model, so that a route with another media type (a download, a text
+file) does not document its errors under that media type."""
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
@@ -91,6 +129,15 @@ def install_error_handlers(app: FastAPI, page_errors: PageErrors | None = None) 
     async def _integrity(request: Request, exc: IntegrityError) -> Response:
         log.info("integrity conflict: %s", type(exc.orig).__name__)
         return respond(request, 409, "conflict", "the request conflicts with existing data")
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> Response:
+        # A value the database cannot hold or compare, e.g. a NUL character in a string
+        # (PostgreSQL refuses those, wherever the request put them).
+        log.info("data error: %s", type(exc.orig).__name__)
+        return respond(
+            request, 422, "invalid", "the request holds a value the database cannot store"
+        )
 
     @app.exception_handler(SQLAlchemyTimeoutError)
     async def _pool_timeout(request: Request, exc: SQLAlchemyTimeoutError) -> Response:

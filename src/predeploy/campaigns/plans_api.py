@@ -47,13 +47,14 @@ items:
     limits: {messages: 80, time: 1800}
     sandbox: bwrap
 """
+_PLAN_SCHEMA = _inline_refs(PlanDocument.model_json_schema())
 _YAML_BODY = {"schema": {"type": "string"}, "example": _YAML_EXAMPLE}
 _IMPORT_BODY = {
     "requestBody": {
         "required": True,
         "description": "The plan as JSON (a PlanDocument) or as YAML text (the same fields).",
         "content": {
-            "application/json": {"schema": _inline_refs(PlanDocument.model_json_schema())},
+            "application/json": {"schema": _PLAN_SCHEMA},
             **{media_type: _YAML_BODY for media_type in sorted(YAML_TYPES)},
         },
     }
@@ -127,7 +128,8 @@ async def plan_versions(ctx: CurrentContext, name: str) -> list[PlanOut]:
 @router.get(
     "/plans/{ref}/export",
     response_class=Response,
-    responses={200: {"content": {EXPORT_TYPE: {"schema": {"type": "string"}}}}},
+    # The YAML document holds a PlanDocument (as importing it again reads it).
+    responses={200: {"content": {EXPORT_TYPE: {"schema": _PLAN_SCHEMA}}}},
 )
 async def export_plan(ctx: CurrentContext, ref: str) -> Response:
     """The plan as YAML; importing it again changes nothing."""

@@ -10,12 +10,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
 
-from ..pagination import DEFAULT_LIMIT, Page
+from ..pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from ..web_deps import CurrentContext, RawBody, call, download
 from . import advisories, attachments, service
 from ._ssvc import TriageTableInfo, coordinator_triage_table
 from .models import Tlp, VulnKind, VulnStatus
 from .schemas import (
+    ID_PATTERN,
     AttachmentOut,
     ClientsIn,
     ExplanationOut,
@@ -72,7 +73,9 @@ async def list_vulns(
 
 
 @router.get("/triage")
-async def triage_queue(ctx: CurrentContext, limit: int = 100) -> list[VulnOut]:
+async def triage_queue(
+    ctx: CurrentContext, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100
+) -> list[VulnOut]:
     """Open reports, most urgent first (agency analysts and admins)."""
     return await call(service.triage_queue, ctx, limit=limit)
 
@@ -101,7 +104,7 @@ def triage(ctx: CurrentContext, vuln_id: str, body: TriageIn) -> VulnOut:
 def merge(
     ctx: CurrentContext,
     vuln_id: str,
-    into: Annotated[str, Body(embed=True, min_length=1, max_length=36)],
+    into: Annotated[str, Body(embed=True, pattern=ID_PATTERN)],
     reason: _Reason,
 ) -> VulnOut:
     """Close the report as a duplicate of `into`; its own duplicates follow (analysts)."""

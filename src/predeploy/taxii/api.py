@@ -15,9 +15,20 @@ from fastapi.responses import JSONResponse
 
 from ..web_deps import CurrentContext, PublicContext, RawBody, call
 from . import _filters, service
-from .protocol import require_accept, require_content_type, taxii_response
+from .protocol import (
+    ERROR_RESPONSES,
+    TaxiiResponse,
+    require_accept,
+    require_content_type,
+    taxii_response,
+)
 
-router = APIRouter(prefix="/taxii2", tags=["taxii"])
+router = APIRouter(
+    prefix="/taxii2",
+    tags=["taxii"],
+    default_response_class=TaxiiResponse,
+    responses=ERROR_RESPONSES,
+)
 
 PATH = r"^/taxii2/"
 """Request bodies under this path may be as large as `taxii_max_content_length`."""

@@ -72,6 +72,37 @@ def require_content_type(content_type: str | None) -> None:
         )
 
 
+class TaxiiResponse(JSONResponse):
+    """JSON as TAXII 2.1's media type: the TAXII router's default, so that OpenAPI documents it."""
+
+    media_type = TAXII_MEDIA_TYPE
+
+
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["title", "http_status"],
+    "properties": {
+        "title": {"type": "string"},
+        "description": {"type": "string"},
+        "error_code": {"type": "string"},
+        "http_status": {"type": "string"},
+        "details": {"type": "object"},
+    },
+}
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {TAXII_MEDIA_TYPE: {"schema": _ERROR_SCHEMA}},
+    }
+    for status, description in (
+        ("4XX", "Refused, as a TAXII error message resource (406: `Accept` lacks TAXII 2.1)."),
+        (503, "The database is busy or unavailable: retry shortly."),
+    )
+}
+"""What `TaxiiErrors` makes of the app's errors, for OpenAPI (in place of the app's shape)."""
+
+
 def taxii_response(
     body: dict[str, Any], status_code: int = 200, headers: dict[str, str] | None = None
 ) -> JSONResponse:
