@@ -347,6 +347,8 @@ def make_lab(data_dir: Path, database_url: str | None, s: BenchSettings, base_ur
             "name": PLAN,
             "estimated_duration": "1h",
             "items": [{"task": TASK, "task_args": {"samples": s.samples}}],
+            # The same work as the plain Inspect run: without the identity probes campaigns add.
+            "identity_probes": None,
         }
         import_plan(ctx, validate_plan(plan))
     env = dict(os.environ)
