@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import re
 import secrets
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from predeploy.demo._containment import HostListener
 from predeploy.testing import FakeOpenAIServer, Script, ToolCall, Turn
 from tests.campaigns.conftest import QUICK_ITEM, Lab
 from tests.campaigns.conftest import lab as lab
@@ -28,36 +27,9 @@ KEY = "sk-containment-test-Jw4Rz8"
 HOST_SECRET_ENV = "PREDEPLOY_TEST_HOST_SECRET"
 
 
-class Listener:
-    """A TCP listener on the host's 127.0.0.1 that counts the connections it accepts."""
-
-    def __init__(self) -> None:
-        self.socket = socket.create_server(("127.0.0.1", 0))
-        self.socket.settimeout(0.2)
-        self.port = self.socket.getsockname()[1]
-        self.accepted = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, _ = self.socket.accept()
-            except TimeoutError:
-                continue
-            self.accepted += 1
-            connection.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.socket.close()
-
-
 @pytest.fixture
-def listener() -> Iterator[Listener]:
-    served = Listener()
+def listener() -> Iterator[HostListener]:
+    served = HostListener()
     yield served
     served.close()
 
@@ -84,7 +56,7 @@ def _escape_script(canary: Path, port: int, dropped: Path) -> Script:
 
 @pytest.mark.slow
 def test_an_agent_cannot_break_out_of_the_sandbox_during_a_campaign(
-    lab: Lab, tmp_path: Path, listener: Listener, monkeypatch: pytest.MonkeyPatch
+    lab: Lab, tmp_path: Path, listener: HostListener, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     canary_value = f"canary-{secrets.token_hex(16)}"
     canary = tmp_path / "host-canary.txt"

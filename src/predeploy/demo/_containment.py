@@ -47,7 +47,7 @@ class ContainmentOutcome:
         return all(self.attempts.values())
 
 
-class _Listener:
+class HostListener:
     """A TCP listener on the host's 127.0.0.1 that counts the connections it accepts."""
 
     def __init__(self) -> None:
@@ -98,7 +98,7 @@ def run_containment(
 ) -> ContainmentOutcome:
     """Submit the escaping fake model as a version of `model_id`, run one suite challenge
     against it, and check that every escape attempt was contained."""
-    listener = _Listener()
+    listener = HostListener()
     key = f"sk-selftest-{secrets.token_urlsafe(16)}"
     with tempfile.TemporaryDirectory(prefix="predeploy-selftest-") as host_dir:
         canary_text = f"canary-{secrets.token_hex(16)}"
