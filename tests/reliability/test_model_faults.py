@@ -1,5 +1,5 @@
-"""Campaigns against a real HTTP model endpoint (the fake OpenAI server) that fails, and a
-submission withdrawn while its campaign calls the model."""
+"""Campaigns against a real HTTP model endpoint (the fake OpenAI server) that fails 30% of calls
+in every way an endpoint fails, and a submission withdrawn while its campaign calls the model."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ from predeploy.submissions.models import AccessKey
 from predeploy.testing import FakeOpenAIServer, Faults, Script, ToolCall, Turn
 from predeploy.testing.tasks import LOOKUP_FLAGS_TASK
 from tests.campaigns.conftest import Lab
+from tests.campaigns.conftest import lab as lab
 from tests.campaigns.workers import runner_pids, wait_for
+from tests.submissions.conftest import world as world
 
 API_KEY = "sk-fake-9Vq2LmX7pRt4ZwK8sNb3"  # distinctive, to look for everywhere afterwards
 
@@ -77,10 +79,15 @@ def test_a_campaign_survives_an_endpoint_failing_thirty_percent_of_calls(
     injected = Counter(r.fault for r in server.requests if r.fault is not None)
     assert set(injected) == {"rate_limit", "server_error", "timeout", "malformed", "truncated"}
     assert all(r.key_matched for r in server.requests)
+    # Every retried failure is classified: none falls through to "other".
     retried = done["progress"]["retried_failures"]
+    classes = {"rate_limit", "server_error", "timeout", "malformed_response", "connection"}
+    assert set(retried) <= classes, retried
     assert retried.get("rate_limit", 0) > 0
     assert retried.get("server_error", 0) > 0
+    assert retried.get("timeout", 0) > 0
     assert retried.get("malformed_response", 0) > 0
+    assert retried.get("connection", 0) > 0  # a truncated answer breaks the connection
     assert sum(retried.values()) >= sum(injected.values()) * 0.5
     _assert_key_nowhere(lab, campaign["id"], [done, results])
 
