@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
@@ -17,6 +18,11 @@ T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+
+PageLimit = Annotated[
+    int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page, 1 to {MAX_LIMIT}.")
+]
+"""The `limit` query parameter of a list endpoint, its bounds in the OpenAPI schema."""
 
 
 class Page(BaseModel, Generic[T]):

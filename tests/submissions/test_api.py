@@ -6,6 +6,7 @@ import hashlib
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from predeploy.audit.models import AuditEvent
@@ -345,3 +346,27 @@ def test_lists_paginate_and_filter(world: World) -> None:
     assert by_org == []
     bad = world.get("/submissions", world.evaluator, state="launched")
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "state"
+
+
+@pytest.mark.parametrize("limit", ["0", "501", "-3", "ten"])
+def test_a_limit_out_of_bounds_is_refused_naming_it(world: World, limit: str) -> None:
+    for path in ("/submissions", "/models", "/submissions/due"):
+        refused = world.get(path, world.evaluator, limit=limit)
+        assert refused.status_code == 422, (path, refused.text)
+        assert refused.json()["error"]["field"] == "limit", (path, refused.text)
+
+
+def test_the_schema_declares_the_bounds_of_every_list_limit(world: World) -> None:
+    schema = world.api.http.get("/api/openapi.json").json()
+    limits = [
+        (path, parameter["schema"])
+        for path, operations in schema["paths"].items()
+        for operation in operations.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["name"] == "limit" and parameter["in"] == "query"
+        # TAXII reads its limit itself: a larger one is served as its maximum, as TAXII allows.
+        and not path.startswith("/taxii2/")
+    ]
+    assert len(limits) >= 10
+    for path, bounds in limits:
+        assert bounds.get("minimum") == 1 and bounds.get("maximum"), path

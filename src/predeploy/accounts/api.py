@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from ..pagination import DEFAULT_LIMIT, Page
+from ..pagination import DEFAULT_LIMIT, Page, PageLimit
 from ..web_deps import CurrentContext, call
 from . import service
 from .schemas import OrgCreate, OrgOut, TokenCreate, TokenIssued, TokenOut, UserCreate, UserOut
@@ -20,7 +20,7 @@ def create_org(ctx: CurrentContext, body: OrgCreate) -> OrgOut:
 
 @router.get("/orgs")
 async def list_orgs(
-    ctx: CurrentContext, cursor: str | None = None, limit: int = DEFAULT_LIMIT
+    ctx: CurrentContext, cursor: str | None = None, limit: PageLimit = DEFAULT_LIMIT
 ) -> Page[OrgOut]:
     """Organisations the caller may see: all for the agency, otherwise only the caller's own."""
     return await call(service.list_orgs, ctx, cursor, limit)
@@ -45,7 +45,7 @@ def issue_token(ctx: CurrentContext, body: TokenCreate) -> TokenIssued:
 
 @router.get("/tokens")
 async def list_tokens(
-    ctx: CurrentContext, cursor: str | None = None, limit: int = DEFAULT_LIMIT
+    ctx: CurrentContext, cursor: str | None = None, limit: PageLimit = DEFAULT_LIMIT
 ) -> Page[TokenOut]:
     """Your tokens (an org admin: every token of the org), without their secrets."""
     return await call(service.list_tokens, ctx, cursor, limit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ..pagination import DEFAULT_LIMIT, Page
+from ..pagination import DEFAULT_LIMIT, Page, PageLimit
 from ..web_deps import CurrentContext, call
 from . import service
 from .schemas import AuditEventOut
@@ -19,7 +19,7 @@ async def list_audit(
     object_id: str | None = None,
     action: str | None = None,
     cursor: str | None = None,
-    limit: int = DEFAULT_LIMIT,
+    limit: PageLimit = DEFAULT_LIMIT,
 ) -> Page[AuditEventOut]:
     """Audit events, newest first: every event for agency admins, an org's own for its admins."""
     return await call(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from ..pagination import DEFAULT_LIMIT, Page
+from ..pagination import DEFAULT_LIMIT, Page, PageLimit
 from ..web_deps import CurrentContext, call
 from . import service
 from .schemas import CampaignCreate, CampaignOut, CampaignState, CancelIn, SampleResultOut
@@ -28,7 +28,7 @@ async def list_campaigns(
     submission: str | None = None,
     state: CampaignState | None = None,
     cursor: str | None = None,
-    limit: int = DEFAULT_LIMIT,
+    limit: PageLimit = DEFAULT_LIMIT,
 ) -> Page[CampaignOut]:
     """Campaigns you may see, newest first (developers: their own submissions' only)."""
     return await call(

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from ..pagination import DEFAULT_LIMIT, Page
+from ..pagination import DEFAULT_LIMIT, Page, PageLimit
 from ..web_deps import CurrentContext, PublicContext, call
 from . import advisories, settings
 from .schemas import (
@@ -34,7 +34,7 @@ def draft_advisory(ctx: CurrentContext, body: AdvisoryDraftIn) -> AdvisoryOut:
 
 @router.get("/advisories")
 async def list_advisories(
-    ctx: PublicContext, cursor: str | None = None, limit: int = DEFAULT_LIMIT
+    ctx: PublicContext, cursor: str | None = None, limit: PageLimit = DEFAULT_LIMIT
 ) -> Page[AdvisoryOut]:
     """Advisories you may see, newest first; without a token, the public (CLEAR) ones."""
     return await call(advisories.list_advisories, ctx, cursor=cursor, limit=limit)

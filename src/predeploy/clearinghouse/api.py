@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
 
-from ..pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from ..pagination import DEFAULT_LIMIT, Page, PageLimit
 from ..web_deps import CurrentContext, RawBody, call, download
 from . import advisories, attachments, service
 from ._ssvc import TriageTableInfo, coordinator_triage_table
@@ -26,6 +26,7 @@ from .schemas import (
     VulnCreate,
     VulnOut,
 )
+from .service import MAX_SIMILAR
 
 router = APIRouter(prefix="/api/v1/clearinghouse", tags=["clearinghouse"])
 
@@ -57,7 +58,7 @@ async def list_vulns(
     tlp: Tlp | None = None,
     q: Annotated[str | None, Query(description="Words that must all occur (stemmed).")] = None,
     cursor: str | None = None,
-    limit: int = DEFAULT_LIMIT,
+    limit: PageLimit = DEFAULT_LIMIT,
 ) -> Page[VulnOut]:
     """Reports you may see, newest first, optionally searched by words."""
     return await call(
@@ -73,9 +74,7 @@ async def list_vulns(
 
 
 @router.get("/triage")
-async def triage_queue(
-    ctx: CurrentContext, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100
-) -> list[VulnOut]:
+async def triage_queue(ctx: CurrentContext, limit: PageLimit = 100) -> list[VulnOut]:
     """Open reports, most urgent first (agency analysts and admins)."""
     return await call(service.triage_queue, ctx, limit=limit)
 
@@ -118,7 +117,9 @@ def split(ctx: CurrentContext, vuln_id: str, reason: _Reason) -> VulnOut:
 
 
 @router.get("/vulns/{vuln_id}/similar")
-async def similar(ctx: CurrentContext, vuln_id: str, limit: int = 10) -> list[SimilarOut]:
+async def similar(
+    ctx: CurrentContext, vuln_id: str, limit: Annotated[int, Query(ge=1, le=MAX_SIMILAR)] = 10
+) -> list[SimilarOut]:
     """Likely near-duplicates by text similarity, best first (analysts)."""
     return await call(service.similar_vulns, ctx, vuln_id, limit=limit)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from ..pagination import DEFAULT_LIMIT, Page
+from ..pagination import DEFAULT_LIMIT, Page, PageLimit
 from ..web_deps import CurrentContext, call
 from . import cases
 from .models import CaseState
@@ -41,7 +41,7 @@ async def list_cases(
     ctx: CurrentContext,
     state: CaseState | None = None,
     cursor: str | None = None,
-    limit: int = DEFAULT_LIMIT,
+    limit: PageLimit = DEFAULT_LIMIT,
 ) -> Page[CaseOut]:
     """Cases you may see, newest first."""
     return await call(cases.list_cases, ctx, state=state, cursor=cursor, limit=limit)

@@ -61,6 +61,8 @@ _TRIAGE_MOVES: dict[VulnStatus, frozenset[VulnStatus]] = {
 }
 SIMILAR_CANDIDATES = 5000
 """How many recent reports of the same kind near-duplicate suggestions compare against."""
+MAX_SIMILAR = 50
+"""The most near-duplicate suggestions one request may ask for."""
 
 
 # --- who may do what -----------------------------------------------------------------------------
@@ -611,6 +613,8 @@ def split(ctx: Context, vuln_id: str, reason: str) -> VulnOut:
 
 def similar_vulns(ctx: Context, vuln_id: str, *, limit: int = 10) -> list[SimilarOut]:
     """Near-duplicates of a report by text similarity, among recent ones of its kind (analysts)."""
+    if not 1 <= limit <= MAX_SIMILAR:
+        raise InvalidInput(f"limit must be between 1 and {MAX_SIMILAR}", field="limit")
     vuln = visible_vuln(ctx, vuln_id)
     _require_analyst(ctx.actor, "look for near-duplicates")
     rows = ctx.session.execute(

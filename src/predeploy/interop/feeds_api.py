@@ -17,7 +17,7 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
-from ..pagination import DEFAULT_LIMIT, MAX_LIMIT
+from ..pagination import DEFAULT_LIMIT, PageLimit
 from ..runtime import Context
 from ..web_deps import PublicContext, call
 from . import feeds
@@ -25,7 +25,6 @@ from .feeds import ATOM_MEDIA_TYPE, JSON_FEED_MEDIA_TYPE, Feed, JsonFeed
 
 router = APIRouter(prefix="/api/v1/clearinghouse/feeds", tags=["clearinghouse feeds"])
 
-Limit = Annotated[int, Query(description=f"Entries per page, 1 to {MAX_LIMIT}.")]
 UpdatedAfter = Annotated[
     AwareDatetime | None,
     Query(description="Only advisories changed after this instant (RFC 3339, with an offset): "
@@ -58,7 +57,7 @@ class _JsonFeedResponse(JSONResponse):
 )
 async def atom_feed(
     ctx: PublicContext,
-    limit: Limit = DEFAULT_LIMIT,
+    limit: PageLimit = DEFAULT_LIMIT,
     updated_after: UpdatedAfter = None,
     cursor: Cursor = None,
     if_none_match: IfNoneMatch = None,
@@ -76,7 +75,7 @@ async def atom_feed(
 )
 async def json_feed(
     ctx: PublicContext,
-    limit: Limit = DEFAULT_LIMIT,
+    limit: PageLimit = DEFAULT_LIMIT,
     updated_after: UpdatedAfter = None,
     cursor: Cursor = None,
     if_none_match: IfNoneMatch = None,

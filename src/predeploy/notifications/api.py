@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from ..pagination import DEFAULT_LIMIT, Page
+from ..pagination import DEFAULT_LIMIT, Page, PageLimit
 from ..web_deps import CurrentContext, call
 from . import service
 from .schemas import (
@@ -28,7 +28,7 @@ def create_webhook(ctx: CurrentContext, body: WebhookCreate) -> WebhookCreated:
 
 @router.get("/webhooks")
 async def list_webhooks(
-    ctx: CurrentContext, cursor: str | None = None, limit: int = DEFAULT_LIMIT
+    ctx: CurrentContext, cursor: str | None = None, limit: PageLimit = DEFAULT_LIMIT
 ) -> Page[WebhookOut]:
     """Your organisation's webhooks, newest first (org admins)."""
     return await call(service.list_webhooks, ctx, cursor, limit)
@@ -66,7 +66,10 @@ def delete_webhook(ctx: CurrentContext, webhook_id: str) -> WebhookOut:
 
 @router.get("/webhooks/{webhook_id}/deliveries")
 async def list_deliveries(
-    ctx: CurrentContext, webhook_id: str, cursor: str | None = None, limit: int = DEFAULT_LIMIT
+    ctx: CurrentContext,
+    webhook_id: str,
+    cursor: str | None = None,
+    limit: PageLimit = DEFAULT_LIMIT,
 ) -> Page[DeliveryOut]:
     """A webhook's deliveries with their retry state, newest first."""
     return await call(service.list_deliveries, ctx, webhook_id, cursor, limit)
@@ -77,7 +80,7 @@ async def list_events(
     ctx: CurrentContext,
     kind: str | None = None,
     cursor: str | None = None,
-    limit: int = DEFAULT_LIMIT,
+    limit: PageLimit = DEFAULT_LIMIT,
 ) -> Page[EventOut]:
     """Events about your organisation, newest first (agency staff: every organisation's)."""
     return await call(service.list_events, ctx, cursor, limit, kind=kind)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from ..pagination import DEFAULT_LIMIT, Page
+from ..pagination import DEFAULT_LIMIT, Page, PageLimit
 from ..web_deps import CurrentContext, RawBody, call, download
 from . import attachments, service
 from .schemas import (
@@ -41,7 +41,7 @@ async def list_models(
     version: str | None = None,
     org: str | None = None,
     cursor: str | None = None,
-    limit: int = DEFAULT_LIMIT,
+    limit: PageLimit = DEFAULT_LIMIT,
 ) -> Page[ModelOut]:
     """Models you may see: your organisation's, or all of them for agency staff."""
     return await call(
@@ -66,7 +66,7 @@ async def list_submissions(
     state: State | None = None,
     org: str | None = None,
     cursor: str | None = None,
-    limit: int = DEFAULT_LIMIT,
+    limit: PageLimit = DEFAULT_LIMIT,
 ) -> Page[SubmissionSummary]:
     """Submissions you may see, newest first."""
     return await call(
@@ -75,7 +75,7 @@ async def list_submissions(
 
 
 @router.get("/submissions/due")
-async def due_submissions(ctx: CurrentContext, limit: int = 100) -> list[SubmissionSummary]:
+async def due_submissions(ctx: CurrentContext, limit: PageLimit = 100) -> list[SubmissionSummary]:
     """Submissions that still owe a report, by time left to the deadline (overdue first)."""
     return await call(service.due_submissions, ctx, limit)
 
