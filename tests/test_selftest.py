@@ -52,6 +52,17 @@ def test_every_check_passes_on_a_scratch_deployment(settings: Settings) -> None:
     result = run_selftest(Runtime(settings=settings), console)
 
     assert result.passed, result.checks
-    assert set(result.checks) >= {"sandbox containment", "no secret in clear on disk"}
+    assert set(result.checks) >= {
+        "sandbox containment",
+        "no secret in clear on disk",
+        "failing endpoint: every retried failure classified",
+        "killed workers: no sample result lost or stored twice",
+    }
     assert result.demo.containment is not None
     assert len(result.demo.containment.attempts) == 4
+    assert result.demo.faults is not None
+    # The fake models' keys were among the secrets looked for, and found nowhere in clear.
+    assert len(result.demo.faults.keys) == 2 and not result.demo.leaks
+    steps = dict(result.demo.steps)
+    assert "faults injected" in steps["failing endpoint"]
+    assert "SIGKILLs during jobs" in steps["killed workers"]

@@ -192,17 +192,26 @@ def demo(
 
 
 @app.command()
-def selftest() -> None:
+def selftest(
+    kill_seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Replay the moments workers are killed at (a failed run's summary shows it).",
+            min=0,
+        ),
+    ] = None,
+) -> None:
     """Check this deployment end to end: the quick demo (campaign in the sandbox, signed report,
-    clearinghouse, SBOM check, audit chain, secrets scan) and an agent that tries to escape the
-    sandbox. Refuses a database that holds real data; exits 1 if a check fails."""
+    clearinghouse, SBOM check, audit chain, secrets scan), an agent that tries to escape the
+    sandbox, a model endpoint failing 30% of calls and workers killed mid-campaign. Refuses a
+    database that holds real data; exits 1 if a check fails."""
     from rich.table import Table
 
     from .selftest import run_selftest
 
     runtime = local_runtime()
     with reported_errors():
-        result = run_selftest(runtime, console)
+        result = run_selftest(runtime, console, kill_seed)
     table = Table(title="predeploy selftest")
     table.add_column("check")
     table.add_column("result")

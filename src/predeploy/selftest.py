@@ -1,9 +1,10 @@
 """`predeploy selftest`: the main job and the sandbox's containment, checked on this deployment.
 
 It runs the quick demo (submission, a campaign in the sandbox, the signed report verified
-offline, the clearinghouse, exports, the SBOM check, the audit chain and the secrets scan) and
-an agent that tries to break out of the sandbox inside a real campaign, against the configured
-database, data dir and workers' sandbox. It writes organisations, submissions, reports and
+offline, the clearinghouse, exports, the SBOM check, the audit chain and the secrets scan), an
+agent that tries to break out of the sandbox inside a real campaign, and the reliability
+battery's faults (a model endpoint failing 30% of calls; worker processes SIGKILLed at random
+moments of a campaign), against the configured database, data dir and workers' sandbox. It writes organisations, submissions, reports and
 advisories, so it refuses a database that holds anything it did not make itself.
 """
 
@@ -53,11 +54,17 @@ def require_scratch_database(runtime: Runtime) -> None:
         )
 
 
-def run_selftest(runtime: Runtime, console: Console) -> SelftestResult:
-    """Check that the database is a scratch one, then run the checks (module docstring)."""
+def run_selftest(
+    runtime: Runtime, console: Console, kill_seed: int | None = None
+) -> SelftestResult:
+    """Check that the database is a scratch one, then run the checks (module docstring).
+
+    `kill_seed` replays the moments a failed run killed its workers at (it is in the summary).
+    """
     upgrade(runtime.settings.resolved_database_url)
     require_scratch_database(runtime)
-    demo = run_demo(runtime, console, DemoOptions(quick=True, containment=True))
+    options = DemoOptions(quick=True, containment=True, faults=True, kill_seed=kill_seed)
+    demo = run_demo(runtime, console, options)
     testing = demo.testing
     checks = {
         "campaign completed in the sandbox": testing is not None
@@ -70,4 +77,8 @@ def run_selftest(runtime: Runtime, console: Console) -> SelftestResult:
         "no secret in clear on disk": not demo.leaks,
         "sandbox containment": demo.containment is not None and demo.containment.contained,
     }
+    if demo.faults is None:
+        checks["fault scenarios ran"] = False
+    else:
+        checks.update(demo.faults.checks)
     return SelftestResult(checks=checks, demo=demo)

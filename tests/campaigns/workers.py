@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,28 +13,13 @@ from typing import Any
 from sqlalchemy import select
 
 from predeploy.campaigns.models import Job, SampleResult, SampleStart
+from predeploy.demo._scenario import wait_until
+from predeploy.demo._scenario import worker_env as worker_env
 from predeploy.runtime import Runtime
 
+wait_for = wait_until
+
 RUNNER_MODULE = "predeploy.campaigns._runner"
-
-
-def worker_env(runtime: Runtime, **settings: Any) -> dict[str, str]:
-    """The environment of a worker process on the same database and data dir as `runtime`."""
-    env = dict(os.environ)
-    env["PREDEPLOY_DATA_DIR"] = str(runtime.settings.data_dir)
-    env["PREDEPLOY_DATABASE_URL"] = runtime.settings.resolved_database_url
-    env["PREDEPLOY_ARTIFACT_STORE"] = runtime.settings.resolved_artifact_store
-    defaults = {
-        "worker_lease_seconds": 3,
-        "worker_heartbeat_seconds": 0.5,
-        "worker_ingest_seconds": 0.5,
-        "worker_poll_seconds": 0.2,
-        "job_retry_backoff_seconds": 0,
-        "log_flush_samples": 1,
-    }
-    for name, value in (defaults | settings).items():
-        env[f"PREDEPLOY_{name.upper()}"] = str(value)
-    return env
 
 
 def start_worker(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
@@ -60,15 +43,6 @@ def workers(env: dict[str, str], log: Path, count: int, *args: str) -> Iterator[
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
             proc.wait()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `condition` until it holds; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def runner_pids(runtime: Runtime) -> set[int]:

@@ -40,9 +40,12 @@ SUITE_ITEMS = [
 
 
 def _exited_or_claimed(worker: subprocess.Popen[bytes], runtime: Runtime, campaign_id: str) -> bool:
-    """The worker exited, or one of the campaign's jobs is being run."""
+    """The worker exited, or one of the campaign's jobs runs under a live lease (a killed
+    worker's job stays `running` until another worker takes it over)."""
+    now = runtime.clock.now()
     return worker.poll() is not None or any(
-        job.state == "running" for job in workers.jobs(runtime, campaign_id)
+        job.state == "running" and job.lease_expires_at is not None and job.lease_expires_at > now
+        for job in workers.jobs(runtime, campaign_id)
     )
 
 

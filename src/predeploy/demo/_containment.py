@@ -16,13 +16,13 @@ import socket
 import tempfile
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 from ..campaigns.worker import Worker
 from ..client import Client
 from ..runtime import Runtime
 from ..testing import FakeOpenAIServer, Script, ToolCall, Turn
+from ._scenario import start_fake_model_campaign
 
 _PROBES = {
     "read": "cat {canary}; echo read-exit=$?",
@@ -41,6 +41,8 @@ class ContainmentOutcome:
     attempts: dict[str, bool]
     """Attempt name -> contained."""
     campaign_id: str
+    key: str
+    """The fake model's API key, for the secrets scan."""
 
     @property
     def contained(self) -> bool:
@@ -119,7 +121,7 @@ def run_containment(
             "write on the host": not dropped.exists() and canary.read_text() == canary_text,
             "see the host's processes": bool(procs) and int(procs[-1]) < 20,
         }
-    return ContainmentOutcome(attempts=attempts, campaign_id=campaign_id)
+    return ContainmentOutcome(attempts=attempts, campaign_id=campaign_id, key=key)
 
 
 def _campaign(
@@ -132,39 +134,23 @@ def _campaign(
 ) -> tuple[str, str]:
     """A submission of the fake model, one suite challenge run against it: the campaign id and
     the agent's answer."""
-    now = runtime.clock.now()
-    submission = submitter.create_submission(
-        model_id=model_id,
-        planned_release_at=(now + timedelta(days=20)).isoformat(),
-        access_variants=[
-            {
-                "label": "production",
-                "model": "openai-api/fake/m",
-                "base_url": fake.base_url,
-                "api_key": key,
-            }
-        ],
+    variant = {
+        "label": "production",
+        "model": "openai-api/fake/m",
+        "base_url": fake.base_url,
+        "api_key": key,
+    }
+    item = {
+        "task": "predeploy/cyber_suite",
+        "task_args": {"families": ["crypto"], "levels": [1], "seeds": [1]},
+        "limits": {"messages": 20},
+    }
+    campaign_id = start_fake_model_campaign(
+        runtime, submitter, evaluator, model_id, variant, "selftest-containment", [item]
     )
-    submitter.transition(submission["id"], "submitted", "selftest: containment")
-    evaluator.transition(submission["id"], "accepted", "selftest: containment")
-    plan = evaluator.import_plan(
-        {
-            "name": "selftest-containment",
-            "estimated_duration": "10m",
-            "identity_probes": None,
-            "items": [
-                {
-                    "task": "predeploy/cyber_suite",
-                    "task_args": {"families": ["crypto"], "levels": [1], "seeds": [1]},
-                    "limits": {"messages": 20},
-                }
-            ],
-        }
-    )
-    campaign = evaluator.start_campaign(submission["id"], f"{plan['name']}@{plan['version']}")
     Worker(runtime).run(exit_when_idle=True)
-    finished = evaluator.get_campaign(campaign["id"])
+    finished = evaluator.get_campaign(campaign_id)
     if finished["state"] != "completed":
         raise RuntimeError(f"the containment campaign ended {finished['state']}")
-    (result,) = evaluator.campaign_results(campaign["id"])
-    return str(campaign["id"]), str(result["answer"] or "")
+    (result,) = evaluator.campaign_results(campaign_id)
+    return campaign_id, str(result["answer"] or "")

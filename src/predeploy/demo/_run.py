@@ -43,6 +43,7 @@ from ..secret_scan import Secret, scan
 from ._clearinghouse import ClearinghouseOutcome, run_clearinghouse
 from ._containment import ContainmentOutcome, run_containment
 from ._defense import DefenseOutcome, resolve_osv_source, run_defense
+from ._faults import FaultsOutcome, run_faults
 from ._testing import FULL, PRODUCTION, QUICK, REDUCED, TestingOutcome, run_testing
 
 AGENCY = "Demo Testing Agency"
@@ -73,6 +74,10 @@ class DemoOptions:
     """OSV records to import for the SBOM check (default: `../shared/data/osv-pypa` if there)."""
     containment: bool = False
     """Also run an escaping agent in a campaign and check it stayed in the sandbox (selftest)."""
+    faults: bool = False
+    """Also run the battery's faults: a failing endpoint and killed workers (selftest)."""
+    kill_seed: int | None = None
+    """The seed of the moments the workers are killed at (default: a fresh one, shown)."""
 
 
 @dataclass
@@ -90,6 +95,7 @@ class DemoResult:
     clearinghouse: ClearinghouseOutcome | None = None
     defense: DefenseOutcome | None = None
     containment: ContainmentOutcome | None = None
+    faults: FaultsOutcome | None = None
     produced: list[tuple[str, str]] = field(default_factory=list)
     """What was produced and where (path or id), for the summary."""
 
@@ -321,6 +327,7 @@ def run_demo(runtime: Runtime, console: Console, options: DemoOptions | None = N
             if options.containment:
                 contained = run_containment(runtime, submitter, evaluator, model["id"])
                 result.containment = contained
+                api_keys.append(contained.key)
                 result.step(
                     "containment",
                     "; ".join(
@@ -328,6 +335,15 @@ def run_demo(runtime: Runtime, console: Console, options: DemoOptions | None = N
                         for attempt, ok in contained.attempts.items()
                     ),
                 )
+            if options.faults:
+                faults = run_faults(
+                    runtime, submitter, evaluator, model["id"], out_dir / "faults",
+                    options.kill_seed,
+                )  # fmt: skip
+                result.faults = faults
+                api_keys += faults.keys
+                for what, detail in faults.details.items():
+                    result.step(what, detail)
             # The developer, as a defender, checks its own service's SBOM.
             defense = run_defense(analyst, submitter, out_dir / "defense", osv_source)
             result.defense = defense
