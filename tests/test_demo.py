@@ -65,7 +65,13 @@ def test_demo_runs_end_to_end_and_again_on_the_same_data_dir(settings: Settings)
     assert defense is not None and defense.sbom.is_relative_to(settings.data_dir)
     assert json.loads(defense.check_result.read_text())
     assert defense.imported > 2000  # the real PyPA records
-    assert {c.name for c in defense.affected} == {"certifi", "flask", "werkzeug"}
+    # The flaw the model found in the developer's library is ours to publish, OSV and CVE 5 too;
+    # the defenders' check finds the library in the developer's own SBOM.
+    flaw = first.software_flaw
+    assert flaw is not None and {"osv", "cve5"} <= set(flaw.files)
+    affected = {c.name: c.advisories for c in defense.affected}
+    assert set(affected) == {"certifi", "flask", "werkzeug", "frontier-tokenizer"}
+    assert affected["frontier-tokenizer"] == (flaw.advisory_number,)
 
     # --serve's logins: a fresh password per demo user, which signs in to the web pages.
     runtime = Runtime(settings=settings)
@@ -83,6 +89,9 @@ def test_demo_runs_end_to_end_and_again_on_the_same_data_dir(settings: Settings)
     assert second.submission["model_version"] == "demo-2"
     assert second.audit_rows > first.audit_rows
     assert second.testing is not None and second.testing.files["json"] != files["json"]
+    # The second run's report of the same flaw is closed as a duplicate of the first's.
+    assert second.software_flaw is not None and second.software_flaw.duplicate_id is not None
+    assert second.software_flaw.advisory_number == flaw.advisory_number
     assert second.defense is not None  # the import is idempotent
     assert (second.defense.imported, second.defense.unchanged) == (
         0,

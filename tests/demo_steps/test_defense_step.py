@@ -78,7 +78,7 @@ def test_real_records_import_idempotently_and_the_sbom_check_finds_the_affected(
     assert (sbom["bomFormat"], sbom["specVersion"]) == ("CycloneDX", "1.5")
     purls = {c["purl"] for c in sbom["components"]}
     assert {f"pkg:pypi/{name}@{version}" for name, version in EXPECTED} <= purls
-    assert len(purls) == first.components == 13
+    assert len(purls) == first.components == 14  # with the developer's own frontier-tokenizer
     check = json.loads(first.check_result.read_text())
     assert check["format"] == "cyclonedx" and check["skipped"] == []
     assert sorted((f["component"]["name"], f["advisory"]) for f in check["affected"]) == sorted(
@@ -102,7 +102,7 @@ def test_without_records_the_import_is_skipped_with_its_reason_and_the_check_sti
     assert source.path is None and "../shared/data/osv-pypa does not exist" in source.reason
     outcome = run_defense(analyst, defender, tmp_path / "out", source)
     assert (outcome.imported, outcome.updated, outcome.unchanged) == (0, 0, 0)
-    assert outcome.affected == () and outcome.components == 13
+    assert outcome.affected == () and outcome.components == 14
     assert json.loads(outcome.check_result.read_text())["affected"] == []
     assert outcome.steps()[0] == ("advisories import", f"skipped: {source.reason}")
 

@@ -48,9 +48,12 @@ class ClearinghouseOutcome:
     """The exports written, by format (`csaf`, `stix`, ...)."""
     skipped: dict[str, str]
     """The formats that do not apply to the advisory, with the server's reason."""
+    duplicate_id: str | None = None
+    """Set when the report filed this time was closed as a duplicate of `vuln_id` (an earlier
+    run's), whose advisory was exported again."""
 
 
-def _when(value: str) -> datetime:
+def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
@@ -70,7 +73,9 @@ def _wait_for(moment: datetime) -> None:
         time.sleep(remaining + 0.05)
 
 
-def _export(public: Client, number: str, out_dir: Path) -> tuple[dict[str, Path], dict[str, str]]:
+def export_files(
+    public: Client, number: str, out_dir: Path
+) -> tuple[dict[str, Path], dict[str, str]]:
     """Every format that applies, written as `ID.FORMAT.json`; the others with the reason."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
@@ -108,6 +113,60 @@ def run_clearinghouse(
         "POST", "/clearinghouse/vulns/from-finding", json={"finding_id": finding_id}
     )
     vuln = _triaged(analyst, filed)
+    model = vuln["model"]
+    disclosure = Disclosure(
+        vulnerability={"title": vuln["title"], "ssvc": SSVC},
+        vendor_status="affected",
+        statement="Affected with safeguards reduced; the release ships with its production "
+        "safeguards.",
+        advisory={
+            "title": vuln["title"],
+            "summary": f"Pre-release testing of {model['developer']} {model['model']} "
+            f"{model['version']}: {vuln['title']}.",
+            "details": vuln["description"],
+            "remediation": "Deploy the model only with its production safeguards; the "
+            "developer's statement gives its status.",
+        },
+    )
+    desk = Desk(analyst, second_analyst, vendor, public, vendor_org_id)
+    return disclose(desk, vuln, disclosure, out_dir, embargo_seconds)
+
+
+@dataclass(frozen=True)
+class Desk:
+    """Who coordinates a disclosure: two agency analysts, the vendor org (a member of it, and
+    its id) and an anonymous reader."""
+
+    analyst: Client
+    second_analyst: Client
+    vendor: Client
+    public: Client
+    vendor_org_id: str
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """What a case states: its vulnerability (title, cve_id, cwe, cvss_v3, ssvc), the vendor's
+    status and statement, and the advisory's fields (title, summary, details, remediation,
+    references)."""
+
+    vulnerability: dict[str, Any]
+    vendor_status: str
+    statement: str
+    advisory: dict[str, Any]
+
+
+def disclose(
+    desk: Desk,
+    vuln: dict[str, Any],
+    disclosure: Disclosure,
+    out_dir: Path,
+    embargo_seconds: float = EMBARGO_SECONDS,
+) -> ClearinghouseOutcome:
+    """Open a case for the triaged report `vuln` with the vendor invited, have the vendor's
+    statement approved, publish a TLP:CLEAR advisory (two analysts) once the embargo has passed,
+    and export it in every format that applies into `out_dir`."""
+    analyst = desk.analyst
     case = analyst.open_case(
         vulns=[vuln["id"]],
         title=vuln["title"],
@@ -116,36 +175,25 @@ def run_clearinghouse(
         embargo_end=(datetime.now(UTC) + timedelta(seconds=embargo_seconds)).isoformat(),
     )
     number = case["number"]
-    case = analyst.add_case_vulnerability(number, title=vuln["title"], ssvc=SSVC)
+    case = analyst.add_case_vulnerability(number, **disclosure.vulnerability)
     vulnerability_id = case["vulnerabilities"][0]["id"]
-    analyst.invite_vendor(number, vendor_org_id)
-    vendor.set_vendor_status(
-        number,
-        vendor_org_id,
-        vulnerability_id,
-        "affected",
-        "Affected with safeguards reduced; the release ships with its production safeguards.",
-    )
-    analyst.approve_vendor_statement(number, vendor_org_id, vulnerability_id)
+    analyst.invite_vendor(number, desk.vendor_org_id)
+    desk.vendor.set_vendor_status(
+        number, desk.vendor_org_id, vulnerability_id, disclosure.vendor_status,
+        disclosure.statement,
+    )  # fmt: skip
+    analyst.approve_vendor_statement(number, desk.vendor_org_id, vulnerability_id)
     analyst.move_case(number, "coordinating")
-    model = vuln["model"]
-    advisory = analyst.draft_advisory(
-        case=number,
-        title=vuln["title"],
-        summary=f"Pre-release testing of {model['developer']} {model['model']} "
-        f"{model['version']}: {vuln['title']}.",
-        details=vuln["description"],
-        tlp="CLEAR",
-        remediation="Deploy the model only with its production safeguards; the developer's "
-        "statement gives its status.",
-    )
-    embargo_end = _when(case["embargo_end"])
+    advisory = analyst.draft_advisory(case=number, tlp="CLEAR", **disclosure.advisory)
+    embargo_end = parse_time(case["embargo_end"])
     _wait_for(embargo_end)
-    published = second_analyst.publish_advisory(advisory["number"], advisory["draft"]["sha256"])
-    read = public.get_advisory(advisory["number"])
+    published = desk.second_analyst.publish_advisory(
+        advisory["number"], advisory["draft"]["sha256"]
+    )
+    read = desk.public.get_advisory(advisory["number"])
     if read["current"]["sha256"] != advisory["draft"]["sha256"]:
         raise RuntimeError(f"the public read of {advisory['number']} is not the approved draft")
-    files, skipped = _export(public, advisory["number"], out_dir)
+    files, skipped = export_files(desk.public, advisory["number"], out_dir)
     return ClearinghouseOutcome(
         vuln_id=vuln["id"],
         ssvc_outcome=vuln["ssvc"]["outcome"],
@@ -154,7 +202,7 @@ def run_clearinghouse(
         embargo_end=embargo_end,
         advisory_id=published["id"],
         advisory_number=published["number"],
-        published_at=_when(published["published_at"]),
+        published_at=parse_time(published["published_at"]),
         files=files,
         skipped=skipped,
     )

@@ -64,8 +64,10 @@ _PACKAGES = (
     _Package("charset-normalizer", "3.3.2", "MIT"),
     _Package("gunicorn", "22.0.0", "MIT", ("packaging",)),
     _Package("packaging", "24.0", "Apache-2.0"),
+    # The developer's own library, with the flaw its model found (`_software_flaw`).
+    _Package("frontier-tokenizer", "2.3.0", "Apache-2.0"),
 )
-_DIRECT = ("flask", "requests", "gunicorn")
+_DIRECT = ("flask", "requests", "gunicorn", "frontier-tokenizer")
 
 
 @dataclass(frozen=True)

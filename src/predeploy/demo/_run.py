@@ -40,10 +40,11 @@ from ..migrate import upgrade
 from ..runtime import Runtime
 from ..scheduler import Scheduler
 from ..secret_scan import Secret, scan
-from ._clearinghouse import ClearinghouseOutcome, run_clearinghouse
+from ._clearinghouse import ClearinghouseOutcome, Desk, run_clearinghouse
 from ._containment import ContainmentOutcome, run_containment
 from ._defense import DefenseOutcome, resolve_osv_source, run_defense
 from ._faults import FaultsOutcome, run_faults
+from ._software_flaw import run_software_flaw
 from ._testing import FULL, PRODUCTION, QUICK, REDUCED, TestingOutcome, run_testing
 
 AGENCY = "Demo Testing Agency"
@@ -93,6 +94,7 @@ class DemoResult:
     """Secrets of the run (model API keys, API tokens, server keys) found in clear on disk."""
     testing: TestingOutcome | None = None
     clearinghouse: ClearinghouseOutcome | None = None
+    software_flaw: ClearinghouseOutcome | None = None
     defense: DefenseOutcome | None = None
     containment: ContainmentOutcome | None = None
     faults: FaultsOutcome | None = None
@@ -324,6 +326,12 @@ def run_demo(runtime: Runtime, console: Console, options: DemoOptions | None = N
                 )  # fmt: skip
                 result.clearinghouse = shared
                 result.step("clearinghouse", _clearinghouse_line(shared))
+            # A flaw the model found in the developer's own library: software, so OSV and CVE 5.
+            desk = Desk(analyst, admin, security, public, developer_org)
+            finder = {"developer": DEVELOPER, "model": model["name"], "version": model["version"]}
+            software = run_software_flaw(evaluator, desk, finder, out_dir / "software-flaw")
+            result.software_flaw = software
+            result.step("software flaw", _software_flaw_line(software))
             if options.containment:
                 contained = run_containment(runtime, submitter, evaluator, model["id"])
                 result.containment = contained
@@ -412,14 +420,20 @@ def _report_line(testing: TestingOutcome) -> str:
         else f"{verdict['model_label']} inconclusive"
     )
     safeguards = report.get("safeguards") or {}
-    effective = (safeguards.get("effective_capability") or {}).get("status", "not run")
+    status = (safeguards.get("effective_capability") or {}).get("status")
+    effective = {
+        "below": "the production safeguards bring it below that level",
+        "not_below": "the production safeguards do not bring it below that level",
+        "inconclusive": "whether the production safeguards bring it lower is inconclusive",
+        "not_applicable": "safeguards: not applicable",
+    }.get(status or "", "safeguards: not tested")
     identity = ", ".join(
         f"{record['variant']} {record['drift']['verdict'] if record.get('drift') else 'start only'}"
         for record in report.get("identity", [])
     )
     return (
         f"version {report['report']['version']} issued and verified (key {testing.key_id}): "
-        f"{level}; safeguards bring capability below it: {effective}; identity: {identity}"
+        f"{level}; {effective}; identity: {identity}"
     )
 
 
@@ -430,6 +444,22 @@ def _clearinghouse_line(shared: ClearinghouseOutcome) -> str:
         f"{shared.case_number} with the developer as vendor; advisory {shared.advisory_number} "
         f"published after the embargo ended and read without a token; exported as "
         f"{', '.join(sorted(shared.files))}" + (f"; {skipped}" if skipped else "")
+    )
+
+
+def _software_flaw_line(flaw: ClearinghouseOutcome) -> str:
+    skipped = "; ".join(f"{fmt} does not apply" for fmt in sorted(flaw.skipped))
+    if flaw.duplicate_id is not None:
+        return (
+            f"report {flaw.duplicate_id} closed as a duplicate of {flaw.vuln_id} (an earlier "
+            f"run's, case {flaw.case_number}); advisory {flaw.advisory_number} exported again "
+            f"as {', '.join(sorted(flaw.files))}"
+        )
+    return (
+        f"report {flaw.vuln_id} (found by the model under test, SSVC: {flaw.ssvc_outcome}); "
+        f"case {flaw.case_number}, the developer's fix approved; advisory "
+        f"{flaw.advisory_number} exported as {', '.join(sorted(flaw.files))}"
+        + (f" ({skipped})" if skipped else "")
     )
 
 
@@ -464,7 +494,7 @@ def _print_summary(console: Console, result: DemoResult, data_dir: Path) -> None
         "window start": sub["window_start"],
         "report due": sub["report_due_at"],
         "planned release": sub["planned_release_at"],
-        "days remaining": str(sub["days_remaining"]),
+        "days remaining": "-" if sub["days_remaining"] is None else str(sub["days_remaining"]),
         "compressed window": str(sub["compressed_window"]),
         "priority scope": sub["scope_reason"],
         "server (stopped)": result.server_url,
@@ -489,9 +519,10 @@ def _print_summary(console: Console, result: DemoResult, data_dir: Path) -> None
         for fmt, what in names.items():
             produced.add_row(what, str(testing.files[fmt].resolve()))
         produced.add_row("report SHA-256", testing.sha256)
-    if result.clearinghouse is not None:
-        for fmt, path in sorted(result.clearinghouse.files.items()):
-            produced.add_row(f"advisory export ({fmt})", str(path.resolve()))
+    for advisory in (result.clearinghouse, result.software_flaw):
+        if advisory is not None:
+            for fmt, path in sorted(advisory.files.items()):
+                produced.add_row(f"{advisory.advisory_number} export ({fmt})", str(path.resolve()))
     if result.defense is not None:
         produced.add_row("SBOM (CycloneDX)", str(result.defense.sbom.resolve()))
         produced.add_row("SBOM check result", str(result.defense.check_result.resolve()))
