@@ -438,12 +438,13 @@ def _report_line(testing: TestingOutcome) -> str:
 
 
 def _clearinghouse_line(shared: ClearinghouseOutcome) -> str:
-    skipped = "; ".join(f"{fmt} does not apply ({why})" for fmt, why in shared.skipped.items())
+    # The server's reasons are long (they list the formats that apply): name the formats only.
+    skipped = f"{', '.join(sorted(shared.skipped))} do not apply to a model's flaw"
     return (
         f"the finding became report {shared.vuln_id} (SSVC: {shared.ssvc_outcome}); case "
         f"{shared.case_number} with the developer as vendor; advisory {shared.advisory_number} "
         f"published after the embargo ended and read without a token; exported as "
-        f"{', '.join(sorted(shared.files))}" + (f"; {skipped}" if skipped else "")
+        f"{', '.join(sorted(shared.files))}" + (f" ({skipped})" if shared.skipped else "")
     )
 
 
