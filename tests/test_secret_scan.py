@@ -7,7 +7,9 @@ import sqlite3
 import zipfile
 from pathlib import Path
 
+from predeploy.backup import database_files
 from predeploy.secret_scan import Secret, scan
+from tests.conftest import Api
 
 KEY = Secret("model API key", b"sk-scan-test-7Hq2Lw9Xv")
 TOKEN = Secret("API token", b"pd_tok_scan_Rm5Kd8")
@@ -48,3 +50,22 @@ def test_files_meant_to_hold_a_secret_are_skipped_and_empty_secrets_ignored(
 
     assert scan([tmp_path], [KEY, Secret("empty", b"")], skip=[key_file]) == []
     assert [leak.path for leak in scan([tmp_path], [KEY])] == [key_file]
+
+
+def test_the_database_is_scanned_whichever_engine_holds_it(api: Api, tmp_path: Path) -> None:
+    api.org(f"Leaky Lab {KEY.value.decode()}", "developer")
+    settings = api.runtime.settings
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+
+    files = database_files(settings, scratch)
+    leaks = scan([*files, settings.data_dir], [KEY])
+
+    # SQLite's own file (wherever it is); PostgreSQL's data read through a plain dump.
+    if settings.resolved_database_url.startswith("postgresql"):
+        assert files == [scratch / "database.sql"]
+        assert files[0].stat().st_mode & 0o777 == 0o600
+    else:
+        assert files[0].name == "predeploy.db" and not files[0].is_relative_to(settings.data_dir)
+    assert leaks and {leak.path for leak in leaks} <= set(files)
+    assert {leak.kind for leak in leaks} == {"model API key"}

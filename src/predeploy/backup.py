@@ -474,6 +474,21 @@ def _run_pg_tool(name: str, url: str, arguments: list[str]) -> None:
         raise PredeployError(f"{name} failed: {last[0]}", field="database_url")
 
 
+def database_files(settings: Settings, scratch: Path) -> list[Path]:
+    """The files that hold the database's contents as stored, for the secrets scan: SQLite's
+    file and its write-ahead log, or a plain-SQL dump of a PostgreSQL database written into the
+    directory `scratch` (mode 0600), whose data lives outside any file we can read."""
+    url = settings.resolved_database_url
+    if _database_kind(url) == "sqlite":
+        path = _sqlite_path(url)
+        return [p for p in (path, path.with_name(path.name + "-wal")) if p.exists()]
+    dump = scratch / "database.sql"
+    with _create_private(dump):
+        pass  # pg_dump writes into it, keeping its mode
+    _run_pg_tool("pg_dump", url, ["--format=plain", f"--file={dump}"])
+    return [dump]
+
+
 def _pg_dump(url: str, destination: Path) -> None:
     with _create_private(destination):
         pass  # pg_dump writes into it, keeping its mode

@@ -43,10 +43,13 @@ class Leak:
 
 
 def _files(roots: Iterable[Path], skip: frozenset[Path]) -> Iterator[Path]:
+    """Each regular file under `roots` once (roots may overlap), except those in `skip`."""
+    seen = set(skip)
     for root in roots:
         candidates = [root] if root.is_file() else sorted(root.rglob("*"))
         for path in candidates:
-            if path.is_file() and not path.is_symlink() and path.resolve() not in skip:
+            if path.is_file() and not path.is_symlink() and path.resolve() not in seen:
+                seen.add(path.resolve())
                 yield path
 
 

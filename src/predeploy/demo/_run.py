@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from ..accounts.schemas import OrgCreate, TokenCreate, UserCreate
 from ..accounts.service import bootstrap, create_org, create_user, issue_token, set_password
 from ..api import create_app
 from ..audit.service import verify
+from ..backup import database_files
 from ..client import Client
 from ..errors import InvalidInput
 from ..keys import read_key_ring
@@ -368,19 +370,16 @@ def run_demo(runtime: Runtime, console: Console, options: DemoOptions | None = N
     secrets_of_run = [Secret("model API key", key.encode()) for key in api_keys]
     secrets_of_run += [Secret(f"API token ({name})", t.encode()) for name, t in tokens.items()]
     secrets_of_run += _server_secrets(runtime)
-    result.leaks = [
-        str(leak)
-        for leak in scan(
-            [settings.data_dir],
-            secrets_of_run,
-            skip=[settings.secret_key_path, settings.signing_key_path],
-        )
-    ]
+    with tempfile.TemporaryDirectory(prefix="predeploy-demo-scan-") as scratch:
+        database = database_files(settings, Path(scratch))
+        roots = [*database, settings.data_dir]
+        skip = [settings.secret_key_path, settings.signing_key_path]
+        result.leaks = [str(leak) for leak in scan(roots, secrets_of_run, skip=skip)]
     result.step(
         "secrets scan",
         f"{len(secrets_of_run)} secrets of this run (model API keys, API tokens, the server's "
-        "secret and signing keys) looked for in every file under the data dir (database, Inspect "
-        "logs, reports, exports): "
+        "secret and signing keys) looked for in the database (SQLite's file, or a plain dump of "
+        "PostgreSQL's) and every file under the data dir (Inspect logs, reports, exports): "
         + ("none in clear" if not result.leaks else "FOUND IN CLEAR: " + "; ".join(result.leaks)),
     )
     _print_summary(console, result, settings.data_dir)
