@@ -363,7 +363,8 @@ def test_the_schema_declares_the_bounds_of_every_list_limit(world: World) -> Non
         for path, operations in schema["paths"].items()
         for operation in operations.values()
         for parameter in operation.get("parameters", [])
-        if parameter["name"] == "limit" and parameter["in"] == "query"
+        if parameter["name"] == "limit"
+        and parameter["in"] == "query"
         # TAXII reads its limit itself: a larger one is served as its maximum, as TAXII allows.
         and not path.startswith("/taxii2/")
     ]
