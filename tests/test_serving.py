@@ -146,6 +146,10 @@ def proxied(settings: Settings) -> Iterator[Proxied]:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
         runtime.engine.dispose()
+        # The servers started gpg-agent for the provider's OpenPGP key; it outlives them.
+        home = settings.data_dir / "openpgp"
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],
+                       check=False, capture_output=True)  # fmt: skip
 
 
 def _healthy(port: int) -> bool:
