@@ -4,7 +4,14 @@ submission, a campaign in the bubblewrap sandbox, a signed report verified offli
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
+import httpx
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
@@ -122,3 +129,50 @@ def test_the_demo_refuses_a_key_variable_that_is_not_set(
     )  # fmt: skip
     assert result.exit_code == 1
     assert "DEMO_MISSING_KEY is not set or empty" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_demo_serve_keeps_the_pages_up_and_its_printed_logins_sign_in(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "COLUMNS": "200", "PREDEPLOY_DATA_DIR": str(tmp_path / "data")}
+    command = [sys.executable, "-m", "predeploy", "demo", "--quick", "--serve", "--port", str(port)]
+    # Run from a directory without ../shared/data/osv-pypa: the OSV import is skipped (quicker).
+    demo = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        assert demo.stdout is not None
+        printed = []
+        for raw in demo.stdout:
+            printed.append(raw.decode(errors="replace"))
+            if "predeploy demo serving on" in printed[-1]:
+                break
+        else:
+            pytest.fail("the demo ended without serving:\n" + "".join(printed[-40:]))
+        logins = {
+            cells[0]: cells[2]
+            for line in printed
+            if (cells := [c.strip() for c in line.strip().strip("│").split("│")])
+            and len(cells) == 3
+            and cells[0].endswith(".demo")
+        }
+        assert set(logins) >= {"admin@agency.demo", "submitter@frontier-labs.demo"}
+        assert f"http://127.0.0.1:{port}/login" in printed[-1]
+
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as browser:
+            browser.get("/login")
+            token = browser.cookies["predeploy_login_csrf"]
+            email = "submitter@frontier-labs.demo"
+            form = {"email": email, "password": logins[email], "csrf_token": token}
+            assert browser.post("/login", data=form).status_code == 303
+            page = browser.get("/submissions")
+            assert page.status_code == 200 and "frontier-demo" in page.text
+    finally:
+        demo.send_signal(signal.SIGINT)
+        demo.wait(timeout=60)
