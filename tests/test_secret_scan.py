@@ -69,3 +69,19 @@ def test_the_database_is_scanned_whichever_engine_holds_it(api: Api, tmp_path: P
         assert files[0].name == "predeploy.db" and not files[0].is_relative_to(settings.data_dir)
     assert leaks and {leak.path for leak in leaks} <= set(files)
     assert {leak.kind for leak in leaks} == {"model API key"}
+
+
+def test_binary_secrets_are_matched_whole_in_a_database(tmp_path: Path) -> None:
+    # A raw key may hold newlines: each of its lines alone is no leak, the whole key is one.
+    raw = Secret("signing key (raw)", b"\x8f\x01\nA\x00\x9c\nZ" + bytes(range(200, 224)))
+    with sqlite3.connect(tmp_path / "predeploy.db") as database:
+        database.execute("CREATE TABLE t (v BLOB)")
+        database.execute("INSERT INTO t VALUES (?)", (b"A\x00\x9c and Z, apart",))
+    database.close()
+    assert scan([tmp_path], [raw]) == []
+
+    with sqlite3.connect(tmp_path / "predeploy.db") as database:
+        database.execute("INSERT INTO t VALUES (?)", (b"key: " + raw.value,))
+    database.close()
+    (leak,) = scan([tmp_path], [raw])
+    assert (leak.path.name, leak.kind) == ("predeploy.db", "signing key (raw)")

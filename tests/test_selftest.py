@@ -51,7 +51,8 @@ def test_every_check_passes_on_a_scratch_deployment(settings: Settings) -> None:
 
     result = run_selftest(Runtime(settings=settings), console)
 
-    assert result.passed, result.checks
+    failed = [name for name, passed in result.checks.items() if not passed]
+    assert result.passed, (failed, result.demo.steps)
     assert set(result.checks) >= {
         "sandbox containment",
         "no secret in clear on disk",

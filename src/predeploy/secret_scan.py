@@ -3,7 +3,7 @@ the agency's private signing key.
 
 Every file under the given roots is read, and the members of zip archives (Inspect's `.eval`
 logs, export bundles) are read decompressed, so a secret inside a compressed log is found too.
-SQLite database files are not opened here but by `grep` in a child process: closing any file
+SQLite database files are not opened here but by a child process: closing any file
 descriptor of a SQLite file drops every POSIX lock this process holds on it, and another process
 could then delete the database's WAL under this process's open connections. Findings name the
 file, the archive member and the kind of secret, never the secret itself.
@@ -11,8 +11,8 @@ file, the archive member and the kind of secret, never the secret itself.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
+import sys
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -57,28 +57,40 @@ def _in_blob(blob: bytes, secrets: Sequence[Secret]) -> list[str]:
     return [secret.kind for secret in secrets if secret.value in blob]
 
 
+# Run in a child process (see the module docstring): argv names the files, stdin holds the
+# secrets in hex, one per line; prints "INDEX<TAB>PATH" for each secret found in each file.
+# Files are read in chunks that overlap by one byte less than the longest secret.
+_SEARCH_IN_CHILD = """
+import sys
+wanted = [bytes.fromhex(line) for line in sys.stdin.read().split()]
+overlap = max(map(len, wanted)) - 1
+for path in sys.argv[1:]:
+    found, tail = set(), b""
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            window = tail + chunk
+            found.update(i for i, secret in enumerate(wanted) if secret in window)
+            tail = window[len(window) - overlap:] if overlap else b""
+    for index in sorted(found):
+        print(index, path, sep="\t")
+"""
+
+
 def _in_sqlite(paths: Sequence[Path], secrets: Sequence[Secret]) -> list[Leak]:
-    grep = shutil.which("grep")
-    if grep is None:
-        raise RuntimeError("grep is needed to scan SQLite database files")
+    """The secrets in SQLite files, searched by a child process. Byte for byte: a secret is
+    binary (a raw key may hold newlines), so no line-oriented tool will do."""
+    found = subprocess.run(  # noqa: S603 (this interpreter and our own script; secrets on stdin)
+        [sys.executable, "-I", "-c", _SEARCH_IN_CHILD, *map(str, paths)],
+        input="\n".join(secret.value.hex() for secret in secrets).encode(),
+        capture_output=True,
+        check=False,
+    )
+    if found.returncode != 0:
+        raise RuntimeError(f"could not scan {', '.join(map(str, paths))}")
     leaks = []
-    for secret in secrets:
-        found = subprocess.run(  # noqa: S603 (a fixed command; the secret goes on stdin)
-            [
-                grep,
-                "--files-with-matches",
-                "--text",
-                "--fixed-strings",
-                "--file=-",
-                *map(str, paths),
-            ],
-            input=secret.value,
-            capture_output=True,
-            check=False,
-        )
-        if found.returncode > 1:
-            raise RuntimeError(f"could not scan {', '.join(map(str, paths))}")
-        leaks += [Leak(Path(line), secret.kind) for line in found.stdout.decode().splitlines()]
+    for line in found.stdout.decode().splitlines():
+        index, path = line.split("\t", 1)
+        leaks.append(Leak(Path(path), secrets[int(index)].kind))
     return leaks
 
 

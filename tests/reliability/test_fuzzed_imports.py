@@ -413,16 +413,22 @@ def osv_upload(draw: st.DrawFn) -> Upload:
     return draw(CONTENT_TYPES), params, draw(RANDOM_BYTES)
 
 
-def test_fuzzed_osv_imports_answer_clearly_and_write_nothing_they_refuse(api: Api) -> None:
+def fuzz_imports(api: Api, uploads: st.SearchStrategy[Upload], fmt: str) -> Counter[str]:
+    """Import each generated upload as an analyst, checking each answer (`import_and_check`)."""
     caller = analyst(api)
     outcomes: Counter[str] = Counter()
 
-    @settings(FUZZ, max_examples=EXAMPLES["OSV"])
-    @given(upload=osv_upload())
+    @settings(FUZZ, max_examples=EXAMPLES[fmt.upper()])
+    @given(upload=uploads)
     def run(upload: Upload) -> None:
-        import_and_check(api, caller, upload, outcomes, "osv")
+        import_and_check(api, caller, upload, outcomes, fmt)
 
     run()
+    return outcomes
+
+
+def test_fuzzed_osv_imports_answer_clearly_and_write_nothing_they_refuse(api: Api) -> None:
+    outcomes = fuzz_imports(api, osv_upload(), "osv")
     # The fuzzing reached both refusals and records it rejected one by one.
     assert outcomes["refused (4xx)"] and outcomes["rejected records"], outcomes
 
@@ -450,15 +456,7 @@ def csaf_upload(draw: st.DrawFn) -> Upload:
 
 
 def test_fuzzed_csaf_imports_answer_clearly_and_write_nothing_they_refuse(api: Api) -> None:
-    caller = analyst(api)
-    outcomes: Counter[str] = Counter()
-
-    @settings(FUZZ, max_examples=EXAMPLES["CSAF"])
-    @given(upload=csaf_upload())
-    def run(upload: Upload) -> None:
-        import_and_check(api, caller, upload, outcomes, "csaf")
-
-    run()
+    outcomes = fuzz_imports(api, csaf_upload(), "csaf")
     assert outcomes["refused (4xx)"] and outcomes["rejected records"], outcomes
 
 

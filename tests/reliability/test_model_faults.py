@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 
 from predeploy.campaigns.models import Campaign
 from predeploy.campaigns.schemas import WorkerOutcome
+from predeploy.campaigns.worker import CLASSIFIED_RETRIES
 from predeploy.submissions.models import AccessKey
 from predeploy.testing import FakeOpenAIServer, Faults, Script, ToolCall, Turn
 from predeploy.testing.tasks import LOOKUP_FLAGS_TASK
@@ -81,8 +82,7 @@ def test_a_campaign_survives_an_endpoint_failing_thirty_percent_of_calls(
     assert all(r.key_matched for r in server.requests)
     # Every retried failure is classified: none falls through to "other".
     retried = done["progress"]["retried_failures"]
-    classes = {"rate_limit", "server_error", "timeout", "malformed_response", "connection"}
-    assert set(retried) <= classes, retried
+    assert set(retried) <= CLASSIFIED_RETRIES, retried
     assert retried.get("rate_limit", 0) > 0
     assert retried.get("server_error", 0) > 0
     assert retried.get("timeout", 0) > 0

@@ -13,16 +13,16 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from predeploy.clock import SystemClock
+from predeploy.demo._scenario import exited_or_leased
 from predeploy.identity import PROBE_SET
-from predeploy.runtime import Runtime
 from tests.campaigns import workers
 from tests.campaigns.conftest import Lab
 from tests.campaigns.conftest import lab as lab
@@ -37,16 +37,6 @@ SUITE_ITEMS = [
     }
     for levels in ([1, 2], [3])
 ]
-
-
-def _exited_or_claimed(worker: subprocess.Popen[bytes], runtime: Runtime, campaign_id: str) -> bool:
-    """The worker exited, or one of the campaign's jobs runs under a live lease (a killed
-    worker's job stays `running` until another worker takes it over)."""
-    now = runtime.clock.now()
-    return worker.poll() is not None or any(
-        job.state == "running" and job.lease_expires_at is not None and job.lease_expires_at > now
-        for job in workers.jobs(runtime, campaign_id)
-    )
 
 
 @pytest.fixture
@@ -72,7 +62,7 @@ def test_ten_random_kills_lose_nothing_and_store_nothing_twice(lab: Lab, tmp_pat
         worker = workers.start_worker(env, log, "--exit-when-idle")
         try:
             workers.wait_for(
-                lambda proc=worker: _exited_or_claimed(proc, runtime, campaign["id"]),
+                partial(exited_or_leased, worker, runtime, campaign["id"]),
                 timeout=120,
                 what="the worker to claim a job",
             )

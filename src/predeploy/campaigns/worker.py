@@ -51,6 +51,12 @@ class WorkerBusy(PredeployError):
     code = "conflict"
 
 
+CLASSIFIED_RETRIES = frozenset(
+    {"rate_limit", "server_error", "timeout", "malformed_response", "connection"}
+)
+"""The classes `classify_retry` gives; a failure it cannot place is `other`."""
+
+
 def classify_retry(exception_type: str | None, status_code: int | None) -> str:
     """The class of a model-call failure that Inspect retried (by exception name or message)."""
     name = (exception_type or "").lower().replace(" ", "")

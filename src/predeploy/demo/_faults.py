@@ -14,7 +14,6 @@ from __future__ import annotations
 import random
 import secrets
 import signal
-import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,16 +23,18 @@ from pathlib import Path
 from sqlalchemy import select
 
 from ..campaigns.models import SampleResult
+from ..campaigns.worker import CLASSIFIED_RETRIES
 from ..client import Client
 from ..runtime import Runtime
 from ..testing import FakeOpenAIServer, Faults, Script, ToolCall, Turn
 from ..testing.tasks import LOOKUP_FLAGS_TASK
-from ._scenario import WorkerProcesses, campaign_jobs, start_fake_model_campaign, wait_until
-
-FAILURE_CLASSES = frozenset(
-    {"rate_limit", "server_error", "timeout", "malformed_response", "connection"}
+from ._scenario import (
+    WorkerProcesses,
+    campaign_jobs,
+    exited_or_leased,
+    start_fake_model_campaign,
+    wait_until,
 )
-"""How the worker classifies a failed model call it retried; anything else is `other`."""
 
 # Call `lookup` with the key from the prompt, then submit the flag it returned.
 _LOOKUP_THEN_SUBMIT = Script(
@@ -116,7 +117,7 @@ def _failing_endpoint(
         len(results) == samples and solved + set_apart == samples
     )
     outcome.checks["failing endpoint: every retried failure classified"] = (
-        bool(retried) and set(retried) <= FAILURE_CLASSES
+        bool(retried) and set(retried) <= CLASSIFIED_RETRIES
     )
     outcome.details["failing endpoint"] = (
         f"{sum(injected.values())} faults injected ({_counts(injected)}); retried: "
@@ -154,7 +155,7 @@ def _killed_workers(
             worker = workers.start()
             try:
                 wait_until(
-                    partial(_exited_or_leased, worker, runtime, campaign_id),
+                    partial(exited_or_leased, worker, runtime, campaign_id),
                     timeout=120,
                     what="a worker to claim a job",
                 )
@@ -192,23 +193,15 @@ def _killed_workers(
     outcome.checks["killed workers: no sample result lost or stored twice"] = (
         bool(rows) and lost == 0 and max(stored.values()) == 1
     )
-    outcome.checks["killed workers: every sample solved"] = all(row.score == 1.0 for row in rows)
+    unsolved = [row for row in rows if row.score != 1.0]
+    outcome.checks["killed workers: every sample solved"] = not unsolved
     outcome.details["killed workers"] = (
         f"{landed} SIGKILLs during jobs (seed {seed}); {len(rows)} results, "
         f"{sum(job.reruns for job in jobs)} samples re-run, "
         f"{sum(job.attempts for job in jobs)} attempts over {len(jobs)} jobs"
-    )
-
-
-def _exited_or_leased(worker: subprocess.Popen[bytes], runtime: Runtime, campaign_id: str) -> bool:
-    """The worker exited, or a job of the campaign runs under a lease that has not run out (a
-    live claim: a killed worker's job stays `running` until another worker takes it over)."""
-    if worker.poll() is not None:
-        return True
-    now = runtime.clock.now()
-    return any(
-        job.state == "running" and job.lease_expires_at is not None and job.lease_expires_at > now
-        for job in campaign_jobs(runtime, campaign_id)
+    ) + "".join(
+        f"; {row.sample_id} unsolved ({row.error_class}: {row.error_message or row.answer})"
+        for row in unsolved[:3]
     )
 
 

@@ -113,3 +113,15 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         if time.monotonic() > deadline:
             raise RuntimeError(f"the self-test timed out waiting for {what}")
         time.sleep(0.1)
+
+
+def exited_or_leased(worker: subprocess.Popen[bytes], runtime: Runtime, campaign_id: str) -> bool:
+    """The worker exited, or a job of the campaign runs under a lease that has not run out (a
+    live claim: a killed worker's job stays `running` until another worker takes it over)."""
+    if worker.poll() is not None:
+        return True
+    now = runtime.clock.now()
+    return any(
+        job.state == "running" and job.lease_expires_at is not None and job.lease_expires_at > now
+        for job in campaign_jobs(runtime, campaign_id)
+    )
